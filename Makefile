@@ -1,0 +1,55 @@
+# Gatehouse: every entry point a developer or CI needs.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+PYTHON := /usr/bin/python3
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build unit asan fuzz e2e bench-smoke test run bench format format-check clean
+
+all: build
+
+deps:
+	@./scripts/install-deps
+
+build/build.ninja build/Makefile:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps build/Makefile
+	cmake --build build -j $(JOBS)
+
+unit: build
+	cd build && ctest --output-on-failure -j $(JOBS)
+
+# Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGATEHOUSE_SANITIZE=ON -DGATEHOUSE_MICROBENCH=OFF
+	cmake --build build-asan -j $(JOBS) --target unit_tests
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit_tests --gtest_brief=1
+
+# libFuzzer on the HTTP/1 request parser for a bounded time (FUZZ_SECONDS).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	./tests/fuzz/run $(FUZZ_SECONDS)
+
+e2e: build
+	$(PYTHON) -m pytest tests/e2e -q -p no:cacheprovider
+
+bench-smoke: build
+	./bench/run --smoke
+
+test: build unit asan fuzz e2e bench-smoke
+
+run: build
+	./scripts/run-quickstart
+
+bench: build
+	./bench/run
+
+format:
+	find src tests tools bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+
+format-check:
+	find src tests tools bench -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run --Werror
+
+clean:
+	rm -rf build build-asan build-fuzz

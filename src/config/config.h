@@ -1,0 +1,135 @@
+// The configuration model: plain structs parsed from YAML, each value keeping
+// the source position it came from so that validation can report
+// `FILE:LINE:COL: message`. Compilation into a runtime Snapshot happens in
+// snapshot.h; nothing here is used on the request path.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gatehouse::config {
+
+using Millis = std::chrono::milliseconds;
+
+// 1-based line and column of a YAML node; {0,0} when the value was defaulted.
+struct Mark {
+  int line = 0;
+  int col = 0;
+};
+
+// One problem found in a config file.
+struct ConfigError {
+  std::string file;
+  Mark mark;
+  std::string message;
+  // "FILE:LINE:COL: message"
+  std::string to_string() const;
+};
+
+// host:port; host is an IPv4/IPv6 literal or a name ("localhost").
+// IPv6 is written "[::1]:8080".
+struct Address {
+  std::string host;
+  uint16_t port = 0;
+  Mark mark;
+  std::string to_string() const;  // "127.0.0.1:8080", "[::1]:8080"
+};
+
+struct Limits {
+  uint64_t max_header_bytes = 16384;
+  std::optional<uint64_t> max_body_bytes;  // unset: no limit, bodies stream
+  Millis header_timeout{10000};
+  Millis idle_timeout{60000};
+};
+
+enum class Balance { kRoundRobin, kLeastRequest, kConsistentHash, kRandom };
+
+enum class HashOn { kNone, kHeader, kCookie, kIp, kPath };
+
+struct Target {
+  Address address;
+  uint32_t weight = 1;  // >= 1
+  Mark mark;
+};
+
+struct Upstream {
+  std::string name;
+  std::vector<Target> targets;  // at least one
+  Balance balance = Balance::kRoundRobin;
+  HashOn hash_on = HashOn::kNone;
+  std::string hash_key;  // header or cookie name for kHeader/kCookie
+  Millis connect_timeout{1000};
+  Millis read_timeout{30000};
+  Mark mark;
+};
+
+enum class PathKind { kNone, kTemplate, kPrefix, kRegex };
+
+struct RouteMatch {
+  std::vector<std::string> methods;  // upper-case; empty: any
+  PathKind path_kind = PathKind::kNone;  // kNone: match every path (like prefix "/")
+  std::string path;                      // template, prefix or RE2 pattern
+  std::string host;                      // empty: any; "*.example.com" allowed
+  std::vector<std::pair<std::string, std::string>> headers;  // lower-case name, exact value
+  Mark mark;
+};
+
+struct DirectResponse {
+  int status = 200;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// A plugin entry on a route: its kind and its raw YAML (kept as a string of
+// YAML so that plugins parse their own config; unused until plugins exist).
+struct PluginEntry {
+  std::string kind;
+  std::string yaml;
+  Mark mark;
+};
+
+struct Route {
+  std::string name;
+  RouteMatch match;
+  std::string upstream;                   // empty when `respond` is set
+  std::optional<std::string> rewrite;     // may use {param}s of the path template
+  std::optional<DirectResponse> respond;  // direct response instead of proxying
+  std::vector<PluginEntry> plugins;
+  Mark mark;
+};
+
+struct Admin {
+  std::optional<Address> listen;
+};
+
+enum class AccessLogKind { kStdout, kOff, kFile };
+
+struct Config {
+  std::string file;  // path it was loaded from
+  Address listen{"127.0.0.1", 8080, {}};
+  unsigned workers = 0;  // 0: number of cores
+  AccessLogKind access_log = AccessLogKind::kStdout;
+  std::string access_log_path;  // kFile only
+  Millis shutdown_timeout{10000};
+  Limits limits;
+  Admin admin;
+  std::vector<Upstream> upstreams;
+  std::vector<Route> routes;
+};
+
+// Result of loading: a config, or every problem found (never both).
+struct LoadResult {
+  std::optional<Config> config;
+  std::vector<ConfigError> errors;
+};
+
+// Parses and validates a file. Never throws.
+LoadResult load_config_file(const std::string& path);
+// Same, from text (the `file` name is used in messages).
+LoadResult load_config_text(const std::string& text, const std::string& file);
+
+}  // namespace gatehouse::config
