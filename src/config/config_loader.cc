@@ -1,0 +1,903 @@
+// Reads the YAML config into the model of config.h and validates it. Problems
+// are collected, not thrown, so that one `gatehouse validate` run lists them
+// all; the checks that span routes run once every route has been read.
+#include <re2/re2.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <set>
+#include <string_view>
+
+#include "config/address.h"
+#include "config/config.h"
+#include "config/duration.h"
+#include "router/router.h"
+
+namespace gatehouse::config {
+namespace {
+
+constexpr int64_t kMaxWorkers = 1024;
+// Keeps the sum of an upstream's weights far from overflowing a 32-bit
+// counter in the balancers, with room for tens of thousands of targets.
+constexpr int64_t kMaxWeight = 65535;
+constexpr int64_t kUnbounded = std::numeric_limits<int64_t>::max();
+
+Mark mark_of(const YAML::Mark& mark) {
+  if (mark.is_null()) return {};
+  return {mark.line + 1, mark.column + 1};
+}
+
+Mark mark_of(const YAML::Node& node) { return mark_of(node.Mark()); }
+
+// yaml-cpp places an empty value at the start of the next line; its key is
+// where the reader looks.
+Mark value_mark(const YAML::Node& key, const YAML::Node& value) {
+  return value.IsNull() ? mark_of(key) : mark_of(value);
+}
+
+bool comes_before(Mark a, Mark b) { return std::pair(a.line, a.col) < std::pair(b.line, b.col); }
+
+std::string in_quotes(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+// RFC 9110 section 5.6.2: header names and methods are tokens.
+bool is_token(std::string_view text) {
+  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
+  if (text.empty()) return false;
+  return std::all_of(text.begin(), text.end(), [&](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           kSymbols.find(c) != std::string_view::npos;
+  });
+}
+
+// A CR or LF in a configured header value would let the config inject headers
+// (RFC 9110 section 5.5); HTAB is the one control character allowed.
+bool has_control_chars(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return (byte < 0x20 && c != '\t') || byte == 0x7f;
+  });
+}
+
+std::string to_lower(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
+}
+
+std::string to_upper(std::string text) {
+  for (char& c : text) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return text;
+}
+
+// "*.example.com" matches any subdomain; everything else is one exact name.
+bool is_host_pattern(std::string_view host) {
+  if (host.starts_with("*.")) host.remove_prefix(2);
+  return is_host_name(host);
+}
+
+using ParamNames = std::set<std::string, std::less<>>;
+
+// Parameter names captured by a valid path template: "{id}" and "{*rest}"
+// segments both capture their name.
+ParamNames template_params(std::string_view path) {
+  ParamNames params;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t slash = std::min(path.find('/', start), path.size());
+    std::string_view segment = path.substr(start, slash - start);
+    if (segment.size() >= 2 && segment.front() == '{' && segment.back() == '}') {
+      segment = segment.substr(1, segment.size() - 2);
+      if (segment.starts_with('*')) segment.remove_prefix(1);
+      params.emplace(segment);
+    }
+    start = slash + 1;
+  }
+  return params;
+}
+
+// The router hands a regex route's named groups to the rewrite as parameters.
+ParamNames regex_params(const re2::RE2& regex) {
+  ParamNames params;
+  for (const auto& [name, group] : regex.NamedCapturingGroups()) params.insert(name);
+  return params;
+}
+
+// What a match captures for the rewrite; nullopt when its path is invalid, so
+// that a bad path is not reported a second time through the rewrite.
+std::optional<ParamNames> captured_params(const RouteMatch& match) {
+  switch (match.path_kind) {
+    case PathKind::kTemplate:
+      if (!router::Router::check_template(match.path).empty()) return std::nullopt;
+      return template_params(match.path);
+    case PathKind::kRegex: {
+      const re2::RE2 regex(match.path, re2::RE2::Quiet);
+      if (!regex.ok()) return std::nullopt;
+      return regex_params(regex);
+    }
+    case PathKind::kNone:
+    case PathKind::kPrefix:
+      return ParamNames{};
+  }
+  return std::nullopt;
+}
+
+std::string uncaptured_message(std::string_view name, const RouteMatch& match) {
+  const std::string uses = "'rewrite' uses {" + std::string(name) + "}, ";
+  switch (match.path_kind) {
+    case PathKind::kTemplate:
+      return uses + "which path " + in_quotes(match.path) + " does not capture";
+    case PathKind::kRegex:
+      return uses + "which is not a named group of path_regex " + in_quotes(match.path);
+    case PathKind::kNone:
+    case PathKind::kPrefix:
+      break;
+  }
+  return uses + "but only a 'path' template or a 'path_regex' captures parameters";
+}
+
+// No plugin kind exists yet; this becomes a plugin registry lookup when the
+// first one lands.
+bool is_known_plugin(std::string_view /*kind*/) { return false; }
+
+bool is_wildcard_host(std::string_view host) { return host == "0.0.0.0" || host == "::"; }
+
+// Both would bind the same socket, and with SO_REUSEPORT the kernel would
+// split connections between them instead of failing.
+bool listeners_overlap(const Address& a, const Address& b) {
+  if (a.port != b.port) return false;
+  return a.host == b.host || is_wildcard_host(a.host) || is_wildcard_host(b.host);
+}
+
+std::string route_label(const Route& route) {
+  return route.name.empty() ? "route" : "route " + in_quotes(route.name);
+}
+
+// A key of a map and its (non-null) value.
+struct Field {
+  std::string name;
+  YAML::Node key;
+  YAML::Node value;
+
+  Mark mark() const { return mark_of(value); }
+  Mark key_mark() const { return mark_of(key); }
+  std::string label() const { return in_quotes(name); }
+};
+
+using Fields = std::map<std::string, Field, std::less<>>;
+
+const Field* find(const Fields& fields, std::string_view name) {
+  const auto it = fields.find(name);
+  return it == fields.end() ? nullptr : &it->second;
+}
+
+enum class Zero { kAllowed, kRejected };
+
+class Loader {
+ public:
+  explicit Loader(std::string file) : file_(std::move(file)) { config_.file = file_; }
+
+  LoadResult load(const std::string& text);
+
+ private:
+  // Where a route's values sit, for the checks across routes.
+  struct RouteSource {
+    Mark name;
+    Mark upstream;
+    bool valid = false;  // no problem of its own: safe to hand to the router
+  };
+
+  void report(Mark mark, std::string message);
+
+  // The entries of `map` whose keys are in `allowed`; reports unknown and
+  // duplicate keys. A null value counts as absent, as YAML readers expect.
+  Fields fields(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
+                std::string_view where);
+  bool expect_map(const Field& field);
+  bool expect_list(const Field& field);
+
+  std::optional<std::string> read_string(const YAML::Node& node, std::string_view label);
+  std::optional<int64_t> read_integer(const YAML::Node& node, std::string_view label, int64_t min,
+                                      int64_t max);
+  std::optional<Millis> read_duration(const Field& field, Zero zero);
+  std::optional<Address> read_address(const YAML::Node& node, std::string_view label);
+  std::vector<std::pair<std::string, std::string>> read_headers(const Field& field);
+
+  void load_root(const YAML::Node& root);
+  void load_access_log(const Field& field);
+  void load_limits(const Field& field);
+  void load_admin(const Field& field);
+
+  void load_upstreams(const Field& field);
+  Upstream load_upstream(const YAML::Node& key, const YAML::Node& value);
+  void load_targets(const Field* field, Upstream& upstream);
+  std::optional<Target> load_target(const YAML::Node& node);
+  void load_balancing(const Fields& fields, Upstream& upstream);
+  bool load_hash_on(const Field& field, Upstream& upstream);
+  void load_timeouts(const Field& field, Upstream& upstream);
+
+  void load_routes(const Field& field);
+  void load_route(const YAML::Node& node);
+  void load_route_action(const Fields& fields, Route& route, RouteSource& source);
+  RouteMatch load_match(const Field* field, Mark route_mark);
+  void load_methods(const Field& field, RouteMatch& match);
+  void load_path(const Fields& fields, RouteMatch& match);
+  void check_path(const Field& field, const RouteMatch& match);
+  void load_host(const Field& field, RouteMatch& match);
+  std::optional<DirectResponse> load_respond(const Field& field);
+  void load_rewrite(const Field& field, Route& route);
+  std::vector<PluginEntry> load_plugins(const Field& field);
+
+  void check_admin_listen();
+  void check_route_names();
+  void check_upstream_names();
+  void check_shadowing();
+
+  std::string file_;
+  Config config_;
+  std::vector<ConfigError> errors_;
+  std::vector<RouteSource> route_sources_;  // parallel to config_.routes
+};
+
+void Loader::report(Mark mark, std::string message) {
+  errors_.push_back({file_, mark, std::move(message)});
+}
+
+Fields Loader::fields(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
+                      std::string_view where) {
+  Fields result;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const YAML::Node key = it->first;
+    if (!key.IsScalar()) {
+      report(mark_of(key), "keys " + std::string(where) + " must be strings");
+      continue;
+    }
+    const std::string& name = key.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      report(mark_of(key), "unknown key " + in_quotes(name) + " " + std::string(where));
+      continue;
+    }
+    if (const Field* first = find(result, name)) {
+      report(mark_of(key), "duplicate key " + in_quotes(name) + " " + std::string(where) +
+                               " (first on line " + std::to_string(first->key_mark().line) + ")");
+      continue;
+    }
+    result.emplace(name, Field{name, key, it->second});
+  }
+  std::erase_if(result, [](const auto& entry) { return entry.second.value.IsNull(); });
+  return result;
+}
+
+bool Loader::expect_map(const Field& field) {
+  if (field.value.IsMap()) return true;
+  report(field.mark(), field.label() + " must be a map");
+  return false;
+}
+
+bool Loader::expect_list(const Field& field) {
+  if (field.value.IsSequence()) return true;
+  report(field.mark(), field.label() + " must be a list");
+  return false;
+}
+
+std::optional<std::string> Loader::read_string(const YAML::Node& node, std::string_view label) {
+  if (node.IsScalar()) return node.Scalar();
+  report(mark_of(node), std::string(label) + " must be a string");
+  return std::nullopt;
+}
+
+std::optional<int64_t> Loader::read_integer(const YAML::Node& node, std::string_view label,
+                                            int64_t min, int64_t max) {
+  const std::string text = node.IsScalar() ? node.Scalar() : std::string();
+  const char* end = text.data() + text.size();
+  int64_t value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  const bool too_big = ec == std::errc::result_out_of_range;
+  if (text.empty() || ptr != end || (ec != std::errc() && !too_big)) {
+    report(mark_of(node), std::string(label) + " must be an integer");
+    return std::nullopt;
+  }
+  if (too_big || value < min || value > max) {
+    report(mark_of(node),
+           std::string(label) + (max == kUnbounded ? " must be a positive integer"
+                                                   : " must be between " + std::to_string(min) +
+                                                         " and " + std::to_string(max)));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<Millis> Loader::read_duration(const Field& field, Zero zero) {
+  const std::optional<std::string> text = read_string(field.value, field.label());
+  if (!text) return std::nullopt;
+  std::string error;
+  const std::optional<Millis> duration = parse_duration(*text, error);
+  if (!duration) {
+    report(field.mark(), "invalid " + field.label() + ": " + error);
+    return std::nullopt;
+  }
+  if (zero == Zero::kRejected && duration->count() == 0) {
+    report(field.mark(), field.label() + " must be greater than 0");
+    return std::nullopt;
+  }
+  return duration;
+}
+
+std::optional<Address> Loader::read_address(const YAML::Node& node, std::string_view label) {
+  const std::optional<std::string> text = read_string(node, label);
+  if (!text) return std::nullopt;
+  std::string error;
+  std::optional<Address> address = parse_address(*text, error);
+  if (!address) {
+    report(mark_of(node), "invalid " + std::string(label) + ": " + error);
+    return std::nullopt;
+  }
+  address->mark = mark_of(node);
+  return address;
+}
+
+std::vector<std::pair<std::string, std::string>> Loader::read_headers(const Field& field) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!expect_map(field)) return headers;
+  for (auto it = field.value.begin(); it != field.value.end(); ++it) {
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
+    const std::string name = key.IsScalar() ? key.Scalar() : std::string();
+    if (!is_token(name)) {
+      report(mark_of(key), "invalid header name " + in_quotes(name));
+    } else if (!value.IsScalar()) {
+      report(value_mark(key, value), "header " + in_quotes(name) + " must have a string value");
+    } else if (has_control_chars(value.Scalar())) {
+      report(mark_of(value), "header " + in_quotes(name) + " has a control character in its value");
+    } else {
+      headers.emplace_back(name, value.Scalar());
+    }
+  }
+  return headers;
+}
+
+LoadResult Loader::load(const std::string& text) {
+  try {
+    load_root(YAML::Load(text));
+  } catch (const YAML::Exception& e) {
+    report(mark_of(e.mark), "invalid YAML: " + e.msg);
+  } catch (const std::exception& e) {
+    report({}, std::string("cannot load config: ") + e.what());
+  }
+  std::stable_sort(errors_.begin(), errors_.end(), [](const ConfigError& a, const ConfigError& b) {
+    return comes_before(a.mark, b.mark);
+  });
+  LoadResult result;
+  if (errors_.empty()) {
+    result.config = std::move(config_);
+  } else {
+    result.errors = std::move(errors_);
+  }
+  return result;
+}
+
+void Loader::load_root(const YAML::Node& root) {
+  if (root.IsNull()) return;  // an empty file: every default
+  if (!root.IsMap()) {
+    report(mark_of(root), "the config must be a map of keys such as 'listen' and 'routes'");
+    return;
+  }
+  const Fields f = fields(root,
+                          {"listen", "workers", "access_log", "shutdown_timeout", "limits", "admin",
+                           "upstreams", "routes"},
+                          "at top level");
+  if (const Field* listen = find(f, "listen")) {
+    if (auto address = read_address(listen->value, listen->label())) config_.listen = *address;
+  }
+  if (const Field* workers = find(f, "workers")) {
+    const auto count = read_integer(workers->value, workers->label(), 1, kMaxWorkers);
+    if (count) config_.workers = static_cast<unsigned>(*count);
+  }
+  if (const Field* access_log = find(f, "access_log")) load_access_log(*access_log);
+  if (const Field* shutdown = find(f, "shutdown_timeout")) {
+    // Zero is meaningful here: close every connection at once.
+    if (auto timeout = read_duration(*shutdown, Zero::kAllowed))
+      config_.shutdown_timeout = *timeout;
+  }
+  if (const Field* limits = find(f, "limits")) load_limits(*limits);
+  if (const Field* admin = find(f, "admin")) load_admin(*admin);
+  if (const Field* upstreams = find(f, "upstreams")) load_upstreams(*upstreams);
+  if (const Field* routes = find(f, "routes")) load_routes(*routes);
+  check_admin_listen();
+  check_route_names();
+  check_upstream_names();
+  check_shadowing();
+}
+
+void Loader::load_access_log(const Field& field) {
+  const std::optional<std::string> text = read_string(field.value, field.label());
+  if (!text) return;
+  if (*text == "stdout") {
+    config_.access_log = AccessLogKind::kStdout;
+  } else if (*text == "off") {
+    config_.access_log = AccessLogKind::kOff;
+  } else if (text->empty()) {
+    report(field.mark(), "'access_log' must be stdout, off or a file path");
+  } else {
+    config_.access_log = AccessLogKind::kFile;
+    config_.access_log_path = *text;
+  }
+}
+
+void Loader::load_limits(const Field& field) {
+  if (!expect_map(field)) return;
+  const Fields f =
+      fields(field.value, {"max_header_bytes", "max_body_bytes", "header_timeout", "idle_timeout"},
+             "in limits");
+  Limits& limits = config_.limits;
+  if (const Field* header = find(f, "max_header_bytes")) {
+    if (auto bytes = read_integer(header->value, header->label(), 1, kUnbounded)) {
+      limits.max_header_bytes = static_cast<uint64_t>(*bytes);
+    }
+  }
+  if (const Field* body = find(f, "max_body_bytes")) {
+    if (auto bytes = read_integer(body->value, body->label(), 1, kUnbounded)) {
+      limits.max_body_bytes = static_cast<uint64_t>(*bytes);
+    }
+  }
+  if (const Field* header_timeout = find(f, "header_timeout")) {
+    if (auto timeout = read_duration(*header_timeout, Zero::kRejected)) {
+      limits.header_timeout = *timeout;
+    }
+  }
+  if (const Field* idle_timeout = find(f, "idle_timeout")) {
+    if (auto timeout = read_duration(*idle_timeout, Zero::kRejected))
+      limits.idle_timeout = *timeout;
+  }
+}
+
+void Loader::load_admin(const Field& field) {
+  if (!expect_map(field)) return;
+  const Fields f = fields(field.value, {"listen"}, "in admin");
+  if (const Field* listen = find(f, "listen")) {
+    config_.admin.listen = read_address(listen->value, listen->label());
+  }
+}
+
+void Loader::load_upstreams(const Field& field) {
+  if (!field.value.IsMap()) {
+    report(field.mark(), "'upstreams' must be a map of upstream names to upstreams");
+    return;
+  }
+  std::map<std::string, Mark> seen;
+  for (auto it = field.value.begin(); it != field.value.end(); ++it) {
+    const YAML::Node key = it->first;
+    const std::string name = key.IsScalar() ? key.Scalar() : std::string();
+    if (name.empty()) {
+      report(mark_of(key), "an upstream name must be a non-empty string");
+      continue;
+    }
+    const auto [first, inserted] = seen.emplace(name, mark_of(key));
+    if (!inserted) {
+      report(mark_of(key), "duplicate upstream " + in_quotes(name) + " (first on line " +
+                               std::to_string(first->second.line) + ")");
+      continue;
+    }
+    config_.upstreams.push_back(load_upstream(key, it->second));
+  }
+}
+
+Upstream Loader::load_upstream(const YAML::Node& key, const YAML::Node& value) {
+  Upstream upstream;
+  upstream.name = key.Scalar();
+  upstream.mark = mark_of(key);
+  if (!value.IsMap() && !value.IsNull()) {
+    report(mark_of(value), "upstream " + in_quotes(upstream.name) + " must be a map");
+    return upstream;
+  }
+  const Fields f = value.IsNull() ? Fields{}
+                                  : fields(value, {"targets", "balance", "hash_on", "timeouts"},
+                                           "in upstream " + in_quotes(upstream.name));
+  load_targets(find(f, "targets"), upstream);
+  load_balancing(f, upstream);
+  if (const Field* timeouts = find(f, "timeouts")) load_timeouts(*timeouts, upstream);
+  return upstream;
+}
+
+void Loader::load_targets(const Field* field, Upstream& upstream) {
+  const std::string missing = "upstream " + in_quotes(upstream.name) + " needs at least one target";
+  if (field == nullptr) {
+    report(upstream.mark, missing);
+    return;
+  }
+  if (!expect_list(*field)) return;
+  if (field->value.size() == 0) {
+    report(field->mark(), missing);
+    return;
+  }
+  for (const YAML::Node& item : field->value) {
+    if (std::optional<Target> target = load_target(item)) upstream.targets.push_back(*target);
+  }
+}
+
+std::optional<Target> Loader::load_target(const YAML::Node& node) {
+  Target target;
+  target.mark = mark_of(node);
+  if (node.IsScalar()) {
+    std::optional<Address> address = read_address(node, "target");
+    if (!address) return std::nullopt;
+    target.address = *address;
+    return target;
+  }
+  if (!node.IsMap()) {
+    report(target.mark, "a target must be an address or a map {address, weight}");
+    return std::nullopt;
+  }
+  const Fields f = fields(node, {"address", "weight"}, "in target");
+  const Field* address_field = find(f, "address");
+  std::optional<Address> address;
+  if (address_field == nullptr) {
+    report(target.mark, "target needs an 'address'");
+  } else {
+    address = read_address(address_field->value, address_field->label());
+  }
+  std::optional<int64_t> weight = 1;
+  if (const Field* weight_field = find(f, "weight")) {
+    weight = read_integer(weight_field->value, weight_field->label(), 1, kMaxWeight);
+  }
+  if (!address || !weight) return std::nullopt;
+  target.address = *address;
+  target.weight = static_cast<uint32_t>(*weight);
+  return target;
+}
+
+void Loader::load_balancing(const Fields& fields, Upstream& upstream) {
+  constexpr std::array<std::pair<std::string_view, Balance>, 4> kBalances = {{
+      {"round_robin", Balance::kRoundRobin},
+      {"least_request", Balance::kLeastRequest},
+      {"consistent_hash", Balance::kConsistentHash},
+      {"random", Balance::kRandom},
+  }};
+  bool balance_known = true;
+  const Field* balance = find(fields, "balance");
+  if (balance != nullptr) {
+    const std::optional<std::string> text = read_string(balance->value, balance->label());
+    const auto it = std::find_if(kBalances.begin(), kBalances.end(),
+                                 [&](const auto& entry) { return text && entry.first == *text; });
+    balance_known = it != kBalances.end();
+    if (balance_known) {
+      upstream.balance = it->second;
+    } else if (text) {
+      report(balance->mark(),
+             "'balance' must be one of round_robin, least_request, consistent_hash, random");
+    }
+  }
+  const Field* hash_on = find(fields, "hash_on");
+  const bool hash_on_valid = hash_on != nullptr && load_hash_on(*hash_on, upstream);
+  if (!balance_known) return;  // whether hash_on belongs depends on the balance
+  const bool consistent = upstream.balance == Balance::kConsistentHash;
+  if (consistent && hash_on == nullptr) {
+    report(balance->mark(),
+           "consistent_hash needs 'hash_on' (header:NAME, cookie:NAME, ip or path)");
+  } else if (!consistent && hash_on_valid) {
+    report(hash_on->key_mark(), "'hash_on' applies only to 'balance: consistent_hash'");
+  }
+}
+
+bool Loader::load_hash_on(const Field& field, Upstream& upstream) {
+  const std::optional<std::string> text = read_string(field.value, field.label());
+  if (!text) return false;
+  const std::string_view value = *text;
+  if (value == "ip" || value == "path") {
+    upstream.hash_on = value == "ip" ? HashOn::kIp : HashOn::kPath;
+    return true;
+  }
+  const bool header = value.starts_with("header:");
+  const bool cookie = value.starts_with("cookie:");
+  const std::string_view name = value.substr(value.find(':') + 1);
+  if ((!header && !cookie) || !is_token(name)) {
+    report(field.mark(), "'hash_on' must be header:NAME, cookie:NAME, ip or path");
+    return false;
+  }
+  upstream.hash_on = header ? HashOn::kHeader : HashOn::kCookie;
+  // Header names are matched lower-case; cookie names are case-sensitive.
+  upstream.hash_key = header ? to_lower(std::string(name)) : std::string(name);
+  return true;
+}
+
+void Loader::load_timeouts(const Field& field, Upstream& upstream) {
+  if (!expect_map(field)) return;
+  const Fields f = fields(field.value, {"connect", "read"}, "in timeouts");
+  if (const Field* connect = find(f, "connect")) {
+    if (auto timeout = read_duration(*connect, Zero::kRejected)) {
+      upstream.connect_timeout = *timeout;
+    }
+  }
+  if (const Field* read = find(f, "read")) {
+    if (auto timeout = read_duration(*read, Zero::kRejected)) upstream.read_timeout = *timeout;
+  }
+}
+
+void Loader::load_routes(const Field& field) {
+  if (!expect_list(field)) return;
+  for (const YAML::Node& node : field.value) load_route(node);
+}
+
+void Loader::load_route(const YAML::Node& node) {
+  const std::size_t errors_before = errors_.size();
+  Route route;
+  RouteSource source;
+  route.mark = mark_of(node);
+  if (!node.IsMap()) {
+    report(route.mark, "a route must be a map");
+  } else {
+    const Fields f =
+        fields(node, {"name", "match", "upstream", "rewrite", "respond", "plugins"}, "in route");
+    const Field* name = find(f, "name");
+    if (name == nullptr) {
+      report(route.mark, "route needs a 'name'");
+    } else {
+      route.name = read_string(name->value, name->label()).value_or("");
+      source.name = name->mark();
+      if (name->value.IsScalar() && route.name.empty()) {
+        report(source.name, "'name' must not be empty");
+      }
+    }
+    route.match = load_match(find(f, "match"), route.mark);
+    load_route_action(f, route, source);
+    if (const Field* plugins = find(f, "plugins")) route.plugins = load_plugins(*plugins);
+  }
+  source.valid = errors_.size() == errors_before;
+  config_.routes.push_back(std::move(route));
+  route_sources_.push_back(source);
+}
+
+// What the route does: proxy to an upstream (optionally rewriting the path)
+// or answer directly.
+void Loader::load_route_action(const Fields& fields, Route& route, RouteSource& source) {
+  const Field* upstream = find(fields, "upstream");
+  const Field* respond = find(fields, "respond");
+  if (upstream == nullptr && respond == nullptr) {
+    report(route.mark, route_label(route) + " needs 'upstream' or 'respond'");
+  } else if (upstream != nullptr && respond != nullptr) {
+    const Field* later =
+        comes_before(upstream->key_mark(), respond->key_mark()) ? respond : upstream;
+    report(later->key_mark(), route_label(route) + " has both 'upstream' and 'respond'");
+  }
+  if (upstream != nullptr) {
+    route.upstream = read_string(upstream->value, upstream->label()).value_or("");
+    source.upstream = upstream->mark();
+  }
+  if (respond != nullptr) route.respond = load_respond(*respond);
+  if (const Field* rewrite = find(fields, "rewrite")) {
+    if (respond != nullptr && upstream == nullptr) {
+      report(rewrite->key_mark(), "'rewrite' needs an 'upstream': a direct response has no path");
+    }
+    load_rewrite(*rewrite, route);
+  }
+}
+
+RouteMatch Loader::load_match(const Field* field, Mark route_mark) {
+  RouteMatch match;
+  match.mark = field ? field->mark() : route_mark;
+  if (field == nullptr || !expect_map(*field)) return match;
+  const Fields f =
+      fields(field->value, {"methods", "path", "path_prefix", "path_regex", "host", "headers"},
+             "in match");
+  if (const Field* methods = find(f, "methods")) load_methods(*methods, match);
+  load_path(f, match);
+  if (const Field* host = find(f, "host")) load_host(*host, match);
+  if (const Field* headers = find(f, "headers")) {
+    match.headers = read_headers(*headers);
+    for (auto& header : match.headers) header.first = to_lower(std::move(header.first));
+  }
+  return match;
+}
+
+void Loader::load_methods(const Field& field, RouteMatch& match) {
+  if (!expect_list(field)) return;
+  if (field.value.size() == 0) {
+    report(field.mark(), "'methods' must not be empty (leave it out to match every method)");
+    return;
+  }
+  for (const YAML::Node& item : field.value) {
+    const std::string method = item.IsScalar() ? item.Scalar() : std::string();
+    if (!is_token(method)) {
+      report(mark_of(item), "invalid HTTP method " + in_quotes(method));
+      continue;
+    }
+    match.methods.push_back(to_upper(method));
+  }
+}
+
+void Loader::load_path(const Fields& fields, RouteMatch& match) {
+  std::vector<std::pair<const Field*, PathKind>> given;
+  for (const auto& [key, kind] :
+       {std::pair{"path", PathKind::kTemplate}, std::pair{"path_prefix", PathKind::kPrefix},
+        std::pair{"path_regex", PathKind::kRegex}}) {
+    if (const Field* field = find(fields, key)) given.emplace_back(field, kind);
+  }
+  if (given.empty()) return;
+  std::sort(given.begin(), given.end(), [](const auto& a, const auto& b) {
+    return comes_before(a.first->key_mark(), b.first->key_mark());
+  });
+  for (std::size_t i = 1; i < given.size(); ++i) {
+    report(given[i].first->key_mark(),
+           "only one of 'path', 'path_prefix' and 'path_regex' may be set");
+  }
+  const Field& field = *given.front().first;
+  const std::optional<std::string> text = read_string(field.value, field.label());
+  if (!text) return;
+  match.path_kind = given.front().second;
+  match.path = *text;
+  check_path(field, match);
+}
+
+void Loader::check_path(const Field& field, const RouteMatch& match) {
+  const std::string invalid = "invalid " + field.label() + ": ";
+  if (match.path_kind == PathKind::kRegex) {
+    const re2::RE2 regex(match.path, re2::RE2::Quiet);
+    if (!regex.ok()) {
+      report(field.mark(), invalid + regex.error());
+    } else if (regex.NamedCapturingGroups().size() > router::kMaxParams) {
+      report(field.mark(),
+             invalid + "more than " + std::to_string(router::kMaxParams) + " named groups");
+    }
+    return;
+  }
+  if (!match.path.starts_with('/')) {
+    report(field.mark(), invalid + "must start with '/'");
+    return;
+  }
+  if (match.path_kind == PathKind::kTemplate) {
+    const std::string error = router::Router::check_template(match.path);
+    if (!error.empty()) report(field.mark(), invalid + error);
+  }
+}
+
+void Loader::load_host(const Field& field, RouteMatch& match) {
+  const std::optional<std::string> host = read_string(field.value, field.label());
+  if (!host) return;
+  match.host = to_lower(*host);
+  if (!is_host_pattern(match.host)) {
+    report(field.mark(),
+           "invalid 'host': expected a host name such as api.example.com or *.example.com");
+  }
+}
+
+std::optional<DirectResponse> Loader::load_respond(const Field& field) {
+  if (!expect_map(field)) return std::nullopt;
+  const Fields f = fields(field.value, {"status", "body", "headers"}, "in respond");
+  DirectResponse response;
+  if (const Field* status = find(f, "status")) {
+    response.status = static_cast<int>(
+        read_integer(status->value, status->label(), 100, 599).value_or(response.status));
+  }
+  if (const Field* body = find(f, "body")) {
+    response.body = read_string(body->value, body->label()).value_or("");
+  }
+  if (const Field* headers = find(f, "headers")) response.headers = read_headers(*headers);
+  return response;
+}
+
+void Loader::load_rewrite(const Field& field, Route& route) {
+  const std::optional<std::string> text = read_string(field.value, field.label());
+  if (!text) return;
+  route.rewrite = *text;
+  if (!text->starts_with('/')) {
+    report(field.mark(), "invalid 'rewrite': must start with '/'");
+    return;
+  }
+  const std::optional<ParamNames> captured = captured_params(route.match);
+  if (!captured) return;
+  for (std::size_t open = text->find('{'); open != std::string::npos;
+       open = text->find('{', open + 1)) {
+    const std::size_t close = text->find('}', open);
+    if (close == std::string::npos) {
+      report(field.mark(), "invalid 'rewrite': unclosed '{'");
+      return;
+    }
+    const std::string name = text->substr(open + 1, close - open - 1);
+    if (!captured->contains(name)) report(field.mark(), uncaptured_message(name, route.match));
+  }
+}
+
+std::vector<PluginEntry> Loader::load_plugins(const Field& field) {
+  std::vector<PluginEntry> plugins;
+  if (!expect_list(field)) return plugins;
+  for (const YAML::Node& item : field.value) {
+    if (!item.IsMap() || item.size() != 1) {
+      report(mark_of(item), "a plugin must be a map with one key, its kind: {KIND: {...}}");
+      continue;
+    }
+    const auto entry = item.begin();
+    const YAML::Node kind = entry->first;
+    const std::string name = kind.IsScalar() ? kind.Scalar() : std::string();
+    if (!is_known_plugin(name)) {
+      report(mark_of(kind), "unknown plugin " + in_quotes(name));
+      continue;
+    }
+    plugins.push_back({name, YAML::Dump(entry->second), mark_of(item)});
+  }
+  return plugins;
+}
+
+void Loader::check_admin_listen() {
+  const std::optional<Address>& admin = config_.admin.listen;
+  if (admin && listeners_overlap(*admin, config_.listen)) {
+    report(admin->mark, "admin 'listen' " + admin->to_string() + " overlaps 'listen' " +
+                            config_.listen.to_string());
+  }
+}
+
+void Loader::check_route_names() {
+  std::map<std::string, Mark, std::less<>> first_mark;
+  for (std::size_t i = 0; i < config_.routes.size(); ++i) {
+    const std::string& name = config_.routes[i].name;
+    if (name.empty()) continue;
+    const auto [first, inserted] = first_mark.emplace(name, route_sources_[i].name);
+    if (!inserted) {
+      report(route_sources_[i].name, "duplicate route name " + in_quotes(name) +
+                                         " (first on line " + std::to_string(first->second.line) +
+                                         ")");
+    }
+  }
+}
+
+void Loader::check_upstream_names() {
+  std::set<std::string, std::less<>> names;
+  for (const Upstream& upstream : config_.upstreams) names.insert(upstream.name);
+  for (std::size_t i = 0; i < config_.routes.size(); ++i) {
+    const Route& route = config_.routes[i];
+    if (route.upstream.empty() || names.contains(route.upstream)) continue;
+    report(route_sources_[i].upstream,
+           route_label(route) + " names unknown upstream " + in_quotes(route.upstream));
+  }
+}
+
+// Only routes without problems of their own go to the router, which may
+// assume well-formed input; indexes are mapped back to the file's order.
+void Loader::check_shadowing() {
+  std::vector<Route> candidates;
+  for (std::size_t i = 0; i < config_.routes.size(); ++i) {
+    if (route_sources_[i].valid) candidates.push_back(config_.routes[i]);
+  }
+  for (const auto& [shadowed, shadowing] : router::Router::find_shadowed(candidates)) {
+    report(candidates[shadowed].mark, route_label(candidates[shadowed]) +
+                                          " is unreachable: shadowed by earlier route " +
+                                          in_quotes(candidates[shadowing].name));
+  }
+}
+
+}  // namespace
+
+std::string ConfigError::to_string() const {
+  return file + ":" + std::to_string(mark.line) + ":" + std::to_string(mark.col) + ": " + message;
+}
+
+LoadResult load_config_text(const std::string& text, const std::string& file) {
+  return Loader(file).load(text);
+}
+
+LoadResult load_config_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return {std::nullopt, {{path, {}, "cannot read config: is a directory"}}};
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return {std::nullopt, {{path, {}, std::string("cannot read config: ") + std::strerror(errno)}}};
+  }
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) return {std::nullopt, {{path, {}, "cannot read config: read error"}}};
+  return load_config_text(text, path);
+}
+
+}  // namespace gatehouse::config

@@ -1,0 +1,34 @@
+// Time for the hot path: monotonic readings for latencies and deadlines, and
+// wall-clock strings (HTTP Date, RFC 3339) formatted once per second per
+// worker instead of once per request.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <string_view>
+
+namespace gatehouse::core {
+
+inline int64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+inline int64_t monotonic_ms() { return monotonic_ns() / 1'000'000; }
+
+class WallClock {
+ public:
+  // "Mon, 23 Nov 2026 10:43:52 GMT"
+  std::string_view http_date();
+  // "2026-11-23T10:43:52.123Z" into out[24]; returns the view.
+  std::string_view rfc3339_ms(char (&out)[24]);
+
+ private:
+  void refresh(time_t sec);
+  time_t cached_sec_ = -1;
+  char http_date_[30] = {};
+  char rfc3339_prefix_[20] = {};  // "2026-11-23T10:43:52"
+};
+
+}  // namespace gatehouse::core

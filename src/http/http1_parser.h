@@ -1,0 +1,137 @@
+// Strict HTTP/1.1 message-head parser and chunked-body decoder (RFC 9112).
+//
+// Written by hand rather than taken from a library: the gateway must reject
+// every ambiguous message (request smuggling vectors) instead of guessing,
+// parse in place with no allocation, and report a status per rejection.
+// llhttp/picohttpparser are lenient where we must not be, and are not in
+// Debian 12 as well-kept -dev packages. Every rule cites the RFC section.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace gatehouse::http {
+
+struct Header {
+  std::string_view name;
+  std::string_view value;
+};
+
+inline constexpr std::size_t kMaxHeaders = 100;
+
+enum class BodyKind : uint8_t { kNone, kLength, kChunked, kUntilClose };
+
+// Why a message was refused: the status to answer with and a short detail
+// for the problem body, the access log and the rejection counter.
+struct ParseError {
+  int status = 0;
+  std::string_view detail;
+};
+
+enum class ParseStatus : uint8_t { kComplete, kIncomplete, kError };
+
+// Header-derived facts common to requests and responses.
+struct HeadFacts {
+  BodyKind body = BodyKind::kNone;
+  uint64_t content_length = 0;
+  bool connection_close = false;
+  bool connection_keep_alive = false;
+  std::string_view connection_tokens;  // raw Connection value(s) if one header
+  int connection_header_count = 0;
+};
+
+struct RequestHead {
+  std::string_view method;
+  std::string_view target;  // the request-target as sent
+  std::string_view path;    // raw path (absolute-form: the path part); no query
+  std::string_view query;   // without '?'; empty when none
+  bool has_query = false;
+  std::string_view authority;  // absolute-form only
+  int minor_version = 1;       // HTTP/1.x
+  Header headers[kMaxHeaders];
+  std::size_t header_count = 0;
+  std::string_view host;  // Host header (or absolute-form authority)
+  std::string_view request_id;
+  HeadFacts facts;
+  bool expect_continue = false;
+  bool keep_alive = true;       // after Connection/version rules
+  std::size_t head_size = 0;    // bytes of the head, including the final CRLF CRLF
+};
+
+struct ResponseHead {
+  int status = 0;
+  int minor_version = 1;
+  std::string_view reason;
+  Header headers[kMaxHeaders];
+  std::size_t header_count = 0;
+  HeadFacts facts;
+  bool keep_alive = true;
+  std::size_t head_size = 0;
+};
+
+// Finds the end of a head ("\r\n\r\n") in data[0, size). `scanned` carries the
+// search position across calls so bytes are looked at about once. Returns the
+// head size, 0 when not complete yet, or kBareLf when a line ends in a bare
+// LF (refused: RFC 9112 2.2 allows it, but it is where parsers disagree).
+inline constexpr std::size_t kBareLf = static_cast<std::size_t>(-1);
+std::size_t find_head_end(const char* data, std::size_t size, std::size_t& scanned);
+
+// Parses a complete request head of `size` bytes (as found by find_head_end).
+ParseStatus parse_request_head(const char* data, std::size_t size, RequestHead& out,
+                               ParseError& err);
+
+// Parses a complete response head. Bodies: `request_method_head` and 1xx/204/304
+// are the caller's business (see response_body_kind).
+ParseStatus parse_response_head(const char* data, std::size_t size, ResponseHead& out,
+                                ParseError& err);
+
+// RFC 9112 6.3: how the response body is framed, given the request.
+BodyKind response_body_kind(const ResponseHead& head, bool request_was_head);
+
+// Case-insensitive ASCII comparison for header names and tokens.
+bool iequals(std::string_view a, std::string_view b);
+
+// True when `name` is hop-by-hop (RFC 9110 7.6.1) or listed in `connection`.
+bool is_hop_by_hop(std::string_view name, std::string_view connection_tokens);
+
+// Incremental validator of chunked transfer coding (RFC 9112 7.1). Feed it the
+// raw bytes in order; it reports how many of them belong to the body (framing
+// included, so the caller can pass validated bytes through unchanged), and
+// how many are payload.
+class ChunkedDecoder {
+ public:
+  enum class Result : uint8_t { kNeedMore, kDone, kError };
+
+  // Consumes up to `size` bytes. `consumed` is how many bytes belong to the
+  // chunked body (less than size only when kDone: the rest is the next
+  // message). `payload` gains the payload bytes among them.
+  Result feed(const char* data, std::size_t size, std::size_t& consumed, uint64_t& payload);
+  std::string_view error() const { return error_; }
+  bool done() const { return state_ == State::kDone; }
+
+ private:
+  enum class State : uint8_t {
+    kSize,
+    kExtension,
+    kSizeLf,
+    kData,
+    kDataCr,
+    kDataLf,
+    kTrailerStart,
+    kTrailerLine,
+    kTrailerLf,
+    kFinalLf,
+    kDone,
+  };
+  Result fail(std::string_view why);
+
+  State state_ = State::kSize;
+  uint64_t remaining_ = 0;
+  int size_digits_ = 0;
+  std::size_t line_bytes_ = 0;  // bytes on the current size/extension/trailer line
+  std::size_t trailer_bytes_ = 0;
+  std::string_view error_;
+};
+
+}  // namespace gatehouse::http

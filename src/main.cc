@@ -1,0 +1,57 @@
+// The gatehouse command line: run, validate, version.
+#include <signal.h>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "config/config.h"
+#include "proxy/gateway.h"
+
+namespace {
+
+int usage() {
+  std::cerr << "usage: gatehouse run -c FILE | gatehouse validate -c FILE | gatehouse version\n";
+  return 2;
+}
+
+const char* config_path(int argc, char** argv) {
+  for (int i = 2; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "-c") == 0 || std::strcmp(argv[i], "--config") == 0) return argv[i + 1];
+  }
+  return nullptr;
+}
+
+// Loads and validates; prints every problem as FILE:LINE:COL: message.
+bool load(const char* path, gatehouse::config::Config& out) {
+  gatehouse::config::LoadResult r = gatehouse::config::load_config_file(path);
+  if (!r.errors.empty() || !r.config) {
+    for (const auto& e : r.errors) std::cerr << e.to_string() << "\n";
+    std::cerr.flush();
+    return false;
+  }
+  out = std::move(*r.config);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  std::string cmd = argv[1];
+  if (cmd == "version" || cmd == "--version") {
+    std::cout << "gatehouse " << GATEHOUSE_VERSION << std::endl;
+    return 0;
+  }
+  if (cmd != "run" && cmd != "validate") return usage();
+  const char* path = config_path(argc, argv);
+  if (path == nullptr) return usage();
+  gatehouse::config::Config config;
+  if (!load(path, config)) return 1;
+  if (cmd == "validate") {
+    std::cout << path << ": ok" << std::endl;
+    return 0;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  return gatehouse::proxy::run_gateway(config);
+}

@@ -1,0 +1,138 @@
+#include "proxy/gateway.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include "admin/admin_server.h"
+#include "core/clock.h"
+#include "observability/access_log.h"
+#include "proxy/worker.h"
+
+namespace gatehouse::proxy {
+
+namespace asio = boost::asio;
+
+namespace {
+
+class Gateway {
+ public:
+  explicit Gateway(std::shared_ptr<const Snapshot> snapshot, observability::AccessLogWriter& log)
+      : snapshot_(std::move(snapshot)), log_(log), signals_(io_, SIGTERM, SIGINT), drain_timer_(io_) {
+    unsigned n = snapshot_->config.workers;
+    if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+    uint64_t prefix = core::RequestIdGenerator::random_prefix();
+    for (unsigned i = 0; i < n; ++i) {
+      workers_.push_back(std::make_unique<Worker>(i, snapshot_, log_, prefix));
+    }
+  }
+
+  int run() {
+    for (auto& w : workers_) w->listen();
+    const auto& cfg = snapshot_->config;
+    if (cfg.admin.listen) {
+      const config::Address& a = *cfg.admin.listen;
+      admin_ = std::make_unique<admin::AdminServer>(
+          io_, asio::ip::tcp::endpoint(asio::ip::make_address(a.host), a.port),
+          [this] { return render(); }, [this] { return ready_.load(); });
+      admin_->start();
+    }
+    signals_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (!ec) begin_shutdown();
+    });
+    for (auto& w : workers_) threads_.emplace_back([&w] { w->run(); });
+    std::cerr << "gatehouse: listening on " << cfg.listen.to_string() << " with "
+              << workers_.size() << " workers" << std::endl;
+    io_.run();
+    for (auto& t : threads_) t.join();
+    log_.stop();
+    return 0;
+  }
+
+ private:
+  std::string render() {
+    std::vector<const observability::WorkerMetrics*> m;
+    for (auto& w : workers_) m.push_back(&w->metrics());
+    return observability::render_metrics(m, snapshot_->route_names, snapshot_->upstream_names);
+  }
+
+  void begin_shutdown() {
+    ready_ = false;
+    for (auto& w : workers_) w->begin_drain();
+    drain_deadline_ms_ = core::monotonic_ms() + snapshot_->config.shutdown_timeout.count();
+    // A second signal stops at once.
+    signals_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (!ec) finish();
+    });
+    poll_drain();
+  }
+
+  void poll_drain() {
+    long open = 0;
+    for (auto& w : workers_) open += w->open_connections();
+    if (open == 0 || core::monotonic_ms() >= drain_deadline_ms_) {
+      finish();
+      return;
+    }
+    drain_timer_.expires_after(std::chrono::milliseconds(50));
+    drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) poll_drain();
+    });
+  }
+
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    for (auto& w : workers_) w->stop();
+    if (admin_) admin_->stop();
+    boost::system::error_code ec;
+    signals_.cancel(ec);
+    drain_timer_.cancel();
+  }
+
+  std::shared_ptr<const Snapshot> snapshot_;
+  observability::AccessLogWriter& log_;
+  asio::io_context io_{1};
+  asio::signal_set signals_;
+  asio::steady_timer drain_timer_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> ready_{true};
+  int64_t drain_deadline_ms_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+int run_gateway(const config::Config& config) {
+  std::shared_ptr<const Snapshot> snapshot;
+  try {
+    snapshot = compile_snapshot(config);
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << std::endl;
+    return 1;
+  }
+  int fd = observability::open_access_log(config.access_log_path,
+                                          config.access_log == config::AccessLogKind::kOff,
+                                          config.access_log == config::AccessLogKind::kStdout);
+  if (config.access_log == config::AccessLogKind::kFile && fd < 0) {
+    std::cerr << config.file << ": cannot open access log '" << config.access_log_path << "'"
+              << std::endl;
+    return 1;
+  }
+  observability::AccessLogWriter log(fd);
+  try {
+    Gateway gw(snapshot, log);
+    return gw.run();
+  } catch (const std::exception& e) {
+    std::cerr << "gatehouse: " << e.what() << std::endl;
+    log.stop();
+    return 1;
+  }
+}
+
+}  // namespace gatehouse::proxy

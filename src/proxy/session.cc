@@ -1,0 +1,626 @@
+#include "proxy/session.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+
+#include "core/clock.h"
+#include "http/path.h"
+#include "http/status.h"
+#include "observability/json_escape.h"
+
+namespace gatehouse::proxy {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+using boost::system::error_code;
+using http::BodyKind;
+
+namespace {
+
+constexpr auto kAwaitEc = [](error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); };
+
+// A client that keeps a connection open but sends nothing gives its read
+// buffer back after this long (see wait_for_bytes).
+constexpr int64_t kParkAfterMs = 1000;
+constexpr int kMaxLeadingEmptyLines = 8;
+
+void append_uint(std::string& out, uint64_t v) {
+  char buf[24];
+  char* p = buf + sizeof buf;
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  out.append(p, static_cast<std::size_t>(buf + sizeof buf - p));
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+std::string_view lower_host(std::string_view host, char (&buf)[256]) {
+  // Strip the port; IPv6 literals keep their brackets.
+  std::size_t end = host.size();
+  if (!host.empty() && host[0] == '[') {
+    std::size_t close = host.find(']');
+    end = close == std::string_view::npos ? host.size() : close + 1;
+  } else if (std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    end = colon;
+  }
+  if (end > sizeof buf) end = sizeof buf;
+  for (std::size_t i = 0; i < end; ++i) {
+    char c = host[i];
+    buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  }
+  return std::string_view(buf, end);
+}
+
+class RequestHeaders : public router::HeaderLookup {
+ public:
+  explicit RequestHeaders(const http::RequestHead& h) : h_(h) {}
+  bool get(std::string_view lower_name, std::string_view& value) const override {
+    for (std::size_t i = 0; i < h_.header_count; ++i) {
+      if (http::iequals(h_.headers[i].name, lower_name)) {
+        value = h_.headers[i].value;
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  const http::RequestHead& h_;
+};
+
+// Connection header values of a message, for hop-by-hop removal.
+std::string_view connection_tokens(const http::Header* headers, std::size_t count) {
+  for (std::size_t i = 0; i < count; ++i) {
+    if (headers[i].name.size() == 10 && http::iequals(headers[i].name, "connection")) {
+      return headers[i].value;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Session::Session(Worker& worker, tcp::socket socket)
+    : worker_(worker), client_(std::move(socket)) {
+  error_code ec;
+  client_.set_option(tcp::no_delay(true), ec);
+  client_.non_blocking(true, ec);
+  auto remote = client_.remote_endpoint(ec);
+  if (!ec) {
+    auto addr = remote.address();
+    client_ip_ = addr.is_v6() && addr.to_v6().is_v4_mapped()
+                     ? asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string()
+                     : addr.to_string();
+  }
+  rcap_ = worker_.small_buffers().buffer_size();
+  method_.reserve(16);
+  raw_path_.reserve(128);
+  worker_.add_session(this);
+}
+
+Session::~Session() {
+  worker_.remove_session(this);
+  if (upstream_conn_) {
+    error_code ec;
+    upstream_conn_->socket.close(ec);
+  }
+}
+
+void Session::set_deadline(tcp::socket* socket, int64_t timeout_ms) {
+  deadline_ms_ = core::monotonic_ms() + timeout_ms;
+  deadline_socket_ = socket;
+  timed_out_ = false;
+}
+
+void Session::check_deadline(int64_t now_ms) {
+  if (idle_read_ && now_ms - idle_since_ms_ >= kParkAfterMs && !park_requested_) {
+    park_requested_ = true;
+    error_code ec;
+    client_.cancel(ec);
+  }
+  if (deadline_ms_ != 0 && now_ms >= deadline_ms_) {
+    deadline_ms_ = 0;
+    timed_out_ = true;
+    error_code ec;
+    if (deadline_socket_) deadline_socket_->cancel(ec);
+  }
+}
+
+void Session::close_if_idle() {
+  if (between_requests_) {
+    closing_ = true;
+    error_code ec;
+    client_.cancel(ec);
+  }
+}
+
+void Session::abort() {
+  closing_ = true;
+  error_code ec;
+  client_.close(ec);
+  if (upstream_conn_) upstream_conn_->socket.close(ec);
+}
+
+// Waits for at least one more byte from the client into rbuf_. An idle
+// keep-alive connection first waits with its buffer (the cheap path under
+// load: no extra system call); if nothing arrives for kParkAfterMs the tick
+// cancels that read, the buffer goes back to the pool, and the connection
+// waits with a 1-byte MSG_PEEK instead, holding no buffer at all.
+awaitable<bool> Session::wait_for_bytes() {
+  if (!rbuf_) rbuf_ = worker_.small_buffers().take();
+  if (rbeg_ == rend_) rbeg_ = rend_ = 0;
+  if (rend_ == rcap_ && rbeg_ > 0) {
+    std::memmove(rbuf_.data(), rbuf_.data() + rbeg_, rend_ - rbeg_);
+    rend_ -= rbeg_;
+    rbeg_ = 0;
+  }
+  error_code ec;
+  bool idle = rbeg_ == rend_;
+  idle_read_ = idle;
+  idle_since_ms_ = core::monotonic_ms();
+  park_requested_ = false;
+  std::size_t n = co_await client_.async_read_some(
+      asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), kAwaitEc(ec));
+  idle_read_ = false;
+  if (ec == asio::error::operation_aborted && park_requested_ && !timed_out_ && !closing_) {
+    rbuf_.release();
+    rbeg_ = rend_ = 0;
+    co_await client_.async_receive(asio::buffer(&peek_byte_, 1), tcp::socket::message_peek,
+                                   kAwaitEc(ec));
+    if (ec || closing_) co_return false;
+    rbuf_ = worker_.small_buffers().take();
+    n = client_.read_some(asio::buffer(rbuf_.data(), rcap_), ec);
+  }
+  if (ec || n == 0) co_return false;
+  rend_ += n;
+  co_return true;
+}
+
+awaitable<Session::HeadResult> Session::read_head(http::RequestHead& head,
+                                                  http::ParseError& err) {
+  std::size_t scanned = 0;
+  int empty_lines = 0;
+  const auto& limits = worker_.snapshot().config.limits;
+  between_requests_ = rbeg_ == rend_;
+  set_deadline(&client_, between_requests_ && !first_request_ ? limits.idle_timeout.count()
+                                                              : limits.header_timeout.count());
+  while (true) {
+    // RFC 9112 2.2: ignore empty lines before a request-line (bounded).
+    while (rend_ - rbeg_ >= 2 && rbuf_.data()[rbeg_] == '\r' && rbuf_.data()[rbeg_ + 1] == '\n' &&
+           scanned == 0) {
+      rbeg_ += 2;
+      if (++empty_lines > kMaxLeadingEmptyLines) {
+        err = {400, "too many empty lines before request"};
+        co_return HeadResult::kError;
+      }
+    }
+    if (rend_ > rbeg_) {
+      if (between_requests_) {
+        between_requests_ = false;
+        start_ns_ = core::monotonic_ns();
+        set_deadline(&client_, limits.header_timeout.count());
+      }
+      const char* data = rbuf_.data() + rbeg_;
+      std::size_t size = rend_ - rbeg_;
+      std::size_t end = http::find_head_end(data, size, scanned);
+      if (end == http::kBareLf) {
+        err = {400, "bare LF in request head"};
+        co_return HeadResult::kError;
+      }
+      if (end != 0) {
+        if (end > limits.max_header_bytes) {
+          err = {431, "request head too large"};
+          co_return HeadResult::kError;
+        }
+        http::ParseStatus s = http::parse_request_head(data, end, head, err);
+        co_return s == http::ParseStatus::kComplete ? HeadResult::kComplete : HeadResult::kError;
+      }
+      if (size >= limits.max_header_bytes) {
+        err = {431, "request head too large"};
+        co_return HeadResult::kError;
+      }
+    }
+    if (closing_ || worker_.draining()) {
+      if (between_requests_) co_return HeadResult::kClosed;
+    }
+    bool ok = co_await wait_for_bytes();
+    if (!ok) {
+      if (timed_out_ && rend_ > rbeg_ && !between_requests_) {
+        err = {408, "request head not received in time"};
+        co_return HeadResult::kError;
+      }
+      co_return HeadResult::kClosed;
+    }
+  }
+}
+
+awaitable<void> Session::run() {
+  worker_.metrics_mut().open_connections().add();
+  while (!closing_) {
+    http::RequestHead head;
+    http::ParseError err;
+    HeadResult r = co_await read_head(head, err);
+    if (r == HeadResult::kClosed) break;
+    begin_request();
+    if (r == HeadResult::kError) {
+      if (head.method.empty()) {
+        method_.clear();
+        raw_path_.clear();
+      }
+      worker_.metrics_mut().count_rejected(err.status);
+      co_await respond_problem(err.status, err.detail, false);
+      break;
+    }
+    Outcome o = co_await serve(head);
+    first_request_ = false;
+    if (o == Outcome::kClose || worker_.draining()) break;
+  }
+  clear_deadline();
+  between_requests_ = true;
+  error_code ec;
+  client_.shutdown(tcp::socket::shutdown_send, ec);
+  client_.close(ec);
+  worker_.metrics_mut().open_connections().sub();
+}
+
+void Session::begin_request() {
+  if (start_ns_ == 0) start_ns_ = core::monotonic_ns();
+  request_id_len_ = 0;
+  route_ = upstream_ = target_ = -1;
+  upstream_latency_us_ = -1;
+  bytes_in_ = bytes_out_ = 0;
+  method_.clear();
+  raw_path_.clear();
+}
+
+awaitable<Session::Outcome> Session::serve(http::RequestHead& head) {
+  const Snapshot& snap = worker_.snapshot();
+  method_.assign(head.method);
+  raw_path_.assign(head.path);
+  if (!head.request_id.empty()) {
+    request_id_len_ = head.request_id.size();
+    std::memcpy(request_id_buf_, head.request_id.data(), request_id_len_);
+  } else {
+    char id[32];
+    worker_.request_ids().next(id);
+    std::memcpy(request_id_buf_, id, 32);
+    request_id_len_ = 32;
+  }
+  bool has_body = head.facts.body != BodyKind::kNone;
+  const auto& limits = snap.config.limits;
+
+  if (head.path == "*") {
+    co_await respond_problem(404, "no route matches *", head.keep_alive && !has_body);
+    co_return head.keep_alive && !has_body ? Outcome::kKeepAlive : Outcome::kClose;
+  }
+  http::normalize_path(head.path, normalized_path_);
+  char host_buf[256];
+  std::string_view host = lower_host(head.host, host_buf);
+  RequestHeaders headers(head);
+  snap.router.match(host, normalized_path_, head.method, headers, match_);
+  bool keep = head.keep_alive && !has_body;
+  if (match_.kind == router::MatchResult::Kind::kNotFound) {
+    std::string detail = "no route matches " + normalized_path_;
+    co_await respond_problem(404, detail, keep);
+    co_return keep ? Outcome::kKeepAlive : Outcome::kClose;
+  }
+  if (match_.kind == router::MatchResult::Kind::kMethodNotAllowed) {
+    std::string detail = "method " + method_ + " not allowed here";
+    co_await respond_problem(405, detail, keep, match_.allow);
+    co_return keep ? Outcome::kKeepAlive : Outcome::kClose;
+  }
+  route_ = static_cast<int>(match_.route_index);
+  if (limits.max_body_bytes && head.facts.body == BodyKind::kLength &&
+      head.facts.content_length > *limits.max_body_bytes) {
+    worker_.metrics_mut().count_rejected(413);
+    co_await respond_problem(413, "request body larger than max_body_bytes", false);
+    co_return Outcome::kClose;
+  }
+  const CompiledRoute& route = snap.routes[match_.route_index];
+  if (route.direct) co_return co_await respond_direct(head, route_);
+  co_return co_await proxy(head, route_);
+}
+
+awaitable<Session::Outcome> Session::respond_direct(const http::RequestHead& head, int route) {
+  const CompiledRoute& r = worker_.snapshot().routes[static_cast<std::size_t>(route)];
+  bool keep = head.keep_alive && head.facts.body == BodyKind::kNone && !worker_.draining();
+  out_head_.assign(r.direct_head);
+  append_header(out_head_, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
+  append_header(out_head_, "Date", worker_.clock().http_date());
+  if (!keep) out_head_.append("Connection: close\r\n");
+  out_head_.append("\r\n");
+  bool is_head = head.method == "HEAD";
+  std::size_t body = is_head ? 0 : r.direct_body.size();
+  rbeg_ += head.head_size;
+  bool ok = co_await write_client(out_head_, r.direct_body.data(), body);
+  bytes_out_ = body;
+  finish_request(r.direct_status);
+  co_return ok && keep ? Outcome::kKeepAlive : Outcome::kClose;
+}
+
+awaitable<void> Session::respond_problem(int status, std::string_view detail, bool keep_alive,
+                                         std::string_view allow) {
+  std::string body;
+  body.reserve(160 + detail.size());
+  body.append("{\"type\":\"about:blank\",\"title\":");
+  observability::append_json_string(body, http::reason_phrase(status));
+  body.append(",\"status\":");
+  append_uint(body, static_cast<uint64_t>(status));
+  body.append(",\"detail\":");
+  observability::append_json_string(body, detail);
+  body.append(",\"request_id\":");
+  if (request_id_len_ == 0) {
+    char id[32];
+    worker_.request_ids().next(id);
+    std::memcpy(request_id_buf_, id, 32);
+    request_id_len_ = 32;
+  }
+  observability::append_json_string(body, std::string_view(request_id_buf_, request_id_len_));
+  body.append("}");
+  keep_alive = keep_alive && !worker_.draining();
+  out_head_.clear();
+  out_head_.append("HTTP/1.1 ");
+  append_uint(out_head_, static_cast<uint64_t>(status));
+  out_head_.push_back(' ');
+  out_head_.append(http::reason_phrase(status)).append("\r\n");
+  append_header(out_head_, "Content-Type", "application/problem+json");
+  out_head_.append("Content-Length: ");
+  append_uint(out_head_, body.size());
+  out_head_.append("\r\n");
+  append_header(out_head_, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
+  append_header(out_head_, "Date", worker_.clock().http_date());
+  if (!allow.empty()) append_header(out_head_, "Allow", allow);
+  out_head_.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
+  bool head_request = method_ == "HEAD";
+  if (keep_alive && rend_ > rbeg_) {
+    // Consume the request head; only bodiless requests are kept alive.
+    std::size_t scanned = 0;
+    std::size_t end = http::find_head_end(rbuf_.data() + rbeg_, rend_ - rbeg_, scanned);
+    if (end != 0 && end != http::kBareLf) rbeg_ += end;
+  }
+  co_await write_client(out_head_, body.data(), head_request ? 0 : body.size());
+  bytes_out_ = head_request ? 0 : body.size();
+  finish_request(status);
+}
+
+awaitable<bool> Session::write_client(const std::string& head, const char* body,
+                                      std::size_t body_size) {
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body, body_size)};
+  error_code ec;
+  set_deadline(&client_, worker_.snapshot().config.limits.idle_timeout.count());
+  co_await asio::async_write(client_, bufs, kAwaitEc(ec));
+  clear_deadline();
+  co_return !ec;
+}
+
+std::string_view Session::request_path_for_upstream(const http::RequestHead& head, int route) {
+  const CompiledRoute& r = worker_.snapshot().routes[static_cast<std::size_t>(route)];
+  upstream_path_.clear();
+  if (r.rewrite.empty()) {
+    upstream_path_.append(normalized_path_);
+  } else {
+    for (const RewritePiece& p : r.rewrite) {
+      if (!p.param) {
+        upstream_path_.append(p.text);
+        continue;
+      }
+      for (std::size_t i = 0; i < match_.param_count; ++i) {
+        if (match_.params[i].name == p.text) upstream_path_.append(match_.params[i].value);
+      }
+    }
+    // A rewrite must never produce dot segments, whatever the params held.
+    if (http::has_dot_segment(upstream_path_) || upstream_path_.empty() ||
+        upstream_path_[0] != '/') {
+      std::string normalized;
+      if (upstream_path_.empty() || upstream_path_[0] != '/') upstream_path_.insert(0, "/");
+      http::normalize_path(upstream_path_, normalized);
+      upstream_path_ = std::move(normalized);
+    }
+  }
+  if (head.has_query) {
+    upstream_path_.push_back('?');
+    upstream_path_.append(head.query);
+  }
+  return upstream_path_;
+}
+
+void Session::build_upstream_head(const http::RequestHead& head, const std::string& path) {
+  std::string_view conn = connection_tokens(head.headers, head.header_count);
+  std::string& out = out_head_;
+  out.clear();
+  out.append(head.method).push_back(' ');
+  out.append(path).append(" HTTP/1.1\r\n");
+  std::string_view xff;
+  bool host_seen = false;
+  for (std::size_t i = 0; i < head.header_count; ++i) {
+    const http::Header& h = head.headers[i];
+    if (http::is_hop_by_hop(h.name, conn)) continue;
+    switch (h.name.size()) {
+      case 4:
+        if (http::iequals(h.name, "host")) host_seen = true;
+        break;
+      case 6:
+        if (http::iequals(h.name, "expect")) continue;  // 100-continue is answered here
+        break;
+      case 12:
+        if (http::iequals(h.name, "x-request-id")) continue;
+        break;
+      case 14:
+        if (http::iequals(h.name, "content-length")) continue;
+        break;
+      case 15:
+        if (http::iequals(h.name, "x-forwarded-for")) {
+          xff = h.value;
+          continue;
+        }
+        break;
+      case 16:
+        if (http::iequals(h.name, "x-forwarded-host")) continue;
+        break;
+      case 17:
+        if (http::iequals(h.name, "x-forwarded-proto")) continue;
+        break;
+    }
+    append_header(out, h.name, h.value);
+  }
+  if (!host_seen && !head.host.empty()) append_header(out, "Host", head.host);
+  append_header(out, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
+  out.append("X-Forwarded-For: ");
+  if (!xff.empty()) out.append(xff).append(", ");
+  out.append(client_ip_).append("\r\n");
+  out.append("X-Forwarded-Proto: http\r\n");
+  if (!head.host.empty()) append_header(out, "X-Forwarded-Host", head.host);
+  if (head.facts.body == BodyKind::kLength) {
+    out.append("Content-Length: ");
+    append_uint(out, head.facts.content_length);
+    out.append("\r\n");
+  } else if (head.facts.body == BodyKind::kChunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+  out.append("\r\n");
+}
+
+uint64_t Session::balance_hash(const http::RequestHead& head, const CompiledUpstream& u) const {
+  switch (u.hash_on) {
+    case config::HashOn::kHeader:
+      for (std::size_t i = 0; i < head.header_count; ++i) {
+        if (http::iequals(head.headers[i].name, u.hash_key)) {
+          return hash_key(head.headers[i].value.data(), head.headers[i].value.size());
+        }
+      }
+      return hash_key(client_ip_.data(), client_ip_.size());
+    case config::HashOn::kCookie:
+      for (std::size_t i = 0; i < head.header_count; ++i) {
+        if (!http::iequals(head.headers[i].name, "cookie")) continue;
+        std::string_view v = head.headers[i].value;
+        std::size_t pos = 0;
+        while (pos < v.size()) {
+          while (pos < v.size() && (v[pos] == ' ' || v[pos] == ';')) ++pos;
+          std::size_t eq = v.find('=', pos);
+          std::size_t semi = v.find(';', pos);
+          if (eq == std::string_view::npos) break;
+          if (v.substr(pos, eq - pos) == u.hash_key) {
+            std::string_view val = v.substr(eq + 1, semi == v.npos ? v.npos : semi - eq - 1);
+            return hash_key(val.data(), val.size());
+          }
+          if (semi == std::string_view::npos) break;
+          pos = semi + 1;
+        }
+      }
+      return hash_key(client_ip_.data(), client_ip_.size());
+    case config::HashOn::kIp:
+      return hash_key(client_ip_.data(), client_ip_.size());
+    case config::HashOn::kPath:
+      return hash_key(normalized_path_.data(), normalized_path_.size());
+    case config::HashOn::kNone:
+      break;
+  }
+  return 0;
+}
+
+// Pre-reads a chunked request body into rbuf_ (up to the buffer's size), so
+// that a body that fits is validated whole before any byte goes upstream.
+awaitable<bool> Session::buffer_chunked_body(http::ChunkedDecoder& decoder, std::size_t body_off,
+                                             std::size_t& body_bytes, uint64_t& payload,
+                                             int& status, std::string_view& detail) {
+  const auto& limits = worker_.snapshot().config.limits;
+  std::size_t fed = body_off;
+  while (true) {
+    std::size_t consumed = 0;
+    auto res = decoder.feed(rbuf_.data() + fed, rend_ - fed, consumed, payload);
+    fed += consumed;
+    body_bytes = fed - body_off;
+    if (res == http::ChunkedDecoder::Result::kError) {
+      status = 400;
+      detail = decoder.error();
+      co_return false;
+    }
+    if (limits.max_body_bytes && payload > *limits.max_body_bytes) {
+      status = 413;
+      detail = "request body larger than max_body_bytes";
+      co_return false;
+    }
+    if (res == http::ChunkedDecoder::Result::kDone || rend_ == rcap_) co_return true;
+    set_deadline(&client_, limits.header_timeout.count());
+    error_code ec;
+    std::size_t n = co_await client_.async_read_some(
+        asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), kAwaitEc(ec));
+    clear_deadline();
+    if (ec || n == 0) {
+      status = timed_out_ ? 408 : 400;
+      detail = timed_out_ ? "request body not received in time" : "client closed mid-body";
+      co_return false;
+    }
+    rend_ += n;
+  }
+}
+
+void Session::finish_request(int status) {
+  int64_t end_ns = core::monotonic_ns();
+  uint64_t latency_us = static_cast<uint64_t>((end_ns - start_ns_) / 1000);
+  worker_.metrics_mut().count_request(route_, status, latency_us);
+  if (worker_.log_enabled()) append_log_line(status, end_ns);
+  start_ns_ = 0;
+}
+
+void Session::append_log_line(int status, int64_t end_ns) {
+  using observability::append_json_string;
+  std::string& out = worker_.log_buffer();
+  const Snapshot& snap = worker_.snapshot();
+  char ts[24];
+  out.append("{\"request_id\":");
+  append_json_string(out, std::string_view(request_id_buf_, request_id_len_));
+  out.append(",\"timestamp\":\"").append(worker_.clock().rfc3339_ms(ts)).append("\",\"method\":");
+  append_json_string(out, method_);
+  out.append(",\"path\":");
+  append_json_string(out, raw_path_);
+  out.append(",\"route\":");
+  if (route_ >= 0) {
+    append_json_string(out, snap.routes[static_cast<std::size_t>(route_)].name);
+  } else {
+    out.append("null");
+  }
+  out.append(",\"status\":");
+  append_uint(out, static_cast<uint64_t>(status));
+  char num[32];
+  int64_t lat_us = (end_ns - start_ns_) / 1000;
+  std::snprintf(num, sizeof num, "%.3f", static_cast<double>(lat_us) / 1000.0);
+  out.append(",\"latency_ms\":").append(num);
+  if (upstream_ >= 0) {
+    const CompiledUpstream& u = snap.upstreams[static_cast<std::size_t>(upstream_)];
+    out.append(",\"upstream_service\":");
+    append_json_string(out, u.name);
+    out.append(",\"upstream_addr\":");
+    if (target_ >= 0) {
+      append_json_string(out, u.targets[static_cast<std::size_t>(target_)].address);
+    } else {
+      out.append("null");
+    }
+  } else {
+    out.append(",\"upstream_service\":null,\"upstream_addr\":null");
+  }
+  out.append(",\"upstream_latency_ms\":");
+  if (upstream_latency_us_ >= 0) {
+    std::snprintf(num, sizeof num, "%.3f", static_cast<double>(upstream_latency_us_) / 1000.0);
+    out.append(num);
+  } else {
+    out.append("null");
+  }
+  out.append(",\"client_ip\":");
+  append_json_string(out, client_ip_);
+  out.append(",\"bytes_in\":");
+  append_uint(out, bytes_in_);
+  out.append(",\"bytes_out\":");
+  append_uint(out, bytes_out_);
+  out.append(",\"user_id\":null,\"consumer_tier\":null,\"cache\":null}\n");
+}
+
+}  // namespace gatehouse::proxy

@@ -1,0 +1,122 @@
+// One client connection speaking HTTP/1.1, and the proxy pipeline that runs
+// for each request on it: read head, route, answer locally or forward to an
+// upstream target, stream both bodies, log. Runs as one coroutine on its
+// worker's thread; see docs/life_of_a_request.md.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <string>
+
+#include "core/buffer_pool.h"
+#include "core/intrusive_list.h"
+#include "http/http1_parser.h"
+#include "proxy/worker.h"
+#include "router/router.h"
+
+namespace gatehouse::proxy {
+
+class Session : public core::ListHook<Session> {
+ public:
+  Session(Worker& worker, boost::asio::ip::tcp::socket socket);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // The connection's whole life; returns when it is closed.
+  boost::asio::awaitable<void> run();
+
+  // Called by the worker's tick: enforces the current deadline.
+  void check_deadline(int64_t now_ms);
+  // Called when the worker drains: closes the connection if it is between
+  // requests; otherwise it closes after the current response.
+  void close_if_idle();
+  // Closes both sockets now (shutdown timeout expired).
+  void abort();
+
+ private:
+  enum class HeadResult { kComplete, kClosed, kError };
+  enum class Outcome { kKeepAlive, kClose };
+
+  boost::asio::awaitable<HeadResult> read_head(http::RequestHead& head, http::ParseError& err);
+  boost::asio::awaitable<bool> wait_for_bytes();
+  boost::asio::awaitable<bool> read_upstream_head(http::ResponseHead& resp, std::size_t& ulen,
+                                                  int& status, std::string_view& detail);
+  boost::asio::awaitable<bool> stream_request_body(const http::RequestHead& head,
+                                                   http::ChunkedDecoder& decoder, uint64_t& payload,
+                                                   int& status, std::string_view& detail);
+  boost::asio::awaitable<bool> stream_response_body(http::BodyKind kind, uint64_t remaining,
+                                                    http::ChunkedDecoder& decoder,
+                                                    bool& upstream_clean);
+  void reset_upstream();
+  boost::asio::awaitable<Outcome> serve(http::RequestHead& head);
+  boost::asio::awaitable<Outcome> proxy(http::RequestHead& head, int route);
+  boost::asio::awaitable<Outcome> respond_direct(const http::RequestHead& head, int route);
+  boost::asio::awaitable<void> respond_problem(int status, std::string_view detail,
+                                               bool keep_alive, std::string_view allow = {});
+  boost::asio::awaitable<bool> buffer_chunked_body(http::ChunkedDecoder& decoder,
+                                                   std::size_t body_off, std::size_t& body_bytes,
+                                                   uint64_t& payload, int& status,
+                                                   std::string_view& detail);
+  boost::asio::awaitable<bool> write_client(const std::string& head, const char* body,
+                                            std::size_t body_size);
+
+  void build_upstream_head(const http::RequestHead& head, const std::string& path);
+  std::string_view request_path_for_upstream(const http::RequestHead& head, int route);
+  uint64_t balance_hash(const http::RequestHead& head, const CompiledUpstream& u) const;
+  void set_deadline(boost::asio::ip::tcp::socket* socket, int64_t timeout_ms);
+  void clear_deadline() { deadline_ms_ = 0; }
+  void begin_request();
+  void finish_request(int status);
+  void append_log_line(int status, int64_t end_ns);
+
+  Worker& worker_;
+  boost::asio::ip::tcp::socket client_;
+  std::string client_ip_;
+
+  // Client read buffer: [rbeg_, rend_) holds unconsumed bytes.
+  core::Buffer rbuf_;
+  std::size_t rbeg_ = 0;
+  std::size_t rend_ = 0;
+  std::size_t rcap_ = 0;
+  char peek_byte_ = 0;
+  bool idle_read_ = false;
+  bool park_requested_ = false;
+  int64_t idle_since_ms_ = 0;
+
+  // The upstream side of the current request.
+  std::unique_ptr<UpstreamConnection> upstream_conn_;
+  core::Buffer ubuf_;
+  std::size_t ucap_ = 0;
+
+  // Deadline enforcement (checked by the worker's tick).
+  int64_t deadline_ms_ = 0;
+  boost::asio::ip::tcp::socket* deadline_socket_ = nullptr;
+  bool timed_out_ = false;
+  bool between_requests_ = true;
+  bool closing_ = false;
+  bool first_request_ = true;
+  bool first_request_minor0_ = false;  // HTTP/1.0 client: no interim responses
+
+  // Reused per request (no allocation once grown).
+  std::string normalized_path_;
+  std::string upstream_path_;
+  std::string out_head_;
+  router::MatchResult match_;
+
+  // Per-request facts for the access log and metrics.
+  int64_t start_ns_ = 0;
+  char request_id_buf_[128];
+  std::size_t request_id_len_ = 0;
+  std::string method_;
+  std::string raw_path_;
+  int route_ = -1;
+  int upstream_ = -1;
+  int target_ = -1;
+  int64_t upstream_latency_us_ = -1;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+};
+
+}  // namespace gatehouse::proxy

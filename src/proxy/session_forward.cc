@@ -1,0 +1,461 @@
+// The forwarding half of Session: choose a target, get a pooled or new
+// upstream connection, send the request, stream both bodies, give the
+// connection back. Retries: one other target after a refused connect, and
+// one fresh connection when a pooled one turns out to be stale.
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+
+#include "core/clock.h"
+#include "http/status.h"
+#include "proxy/session.h"
+
+namespace gatehouse::proxy {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+using boost::system::error_code;
+using http::BodyKind;
+
+namespace {
+
+auto await_ec(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+constexpr int64_t kAvoidMs = 5000;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+void append_status_line(std::string& out, int status, std::string_view reason) {
+  out.append("HTTP/1.1 ");
+  char code[3] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+                  static_cast<char>('0' + status % 10)};
+  out.append(code, 3).push_back(' ');
+  out.append(reason.empty() ? http::reason_phrase(status) : reason).append("\r\n");
+}
+
+std::string_view connection_value(const http::Header* headers, std::size_t count) {
+  for (std::size_t i = 0; i < count; ++i) {
+    if (headers[i].name.size() == 10 && http::iequals(headers[i].name, "connection")) {
+      return headers[i].value;
+    }
+  }
+  return {};
+}
+
+// Response head for the client: the upstream's fields minus hop-by-hop ones,
+// our framing and request id.
+void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKind kind,
+                       std::string_view request_id, bool keep_alive) {
+  out.clear();
+  append_status_line(out, resp.status, resp.reason);
+  std::string_view conn = connection_value(resp.headers, resp.header_count);
+  for (std::size_t i = 0; i < resp.header_count; ++i) {
+    const http::Header& h = resp.headers[i];
+    if (http::is_hop_by_hop(h.name, conn)) continue;
+    if (h.name.size() == 12 && http::iequals(h.name, "x-request-id")) continue;
+    out.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  if (kind == BodyKind::kChunked) out.append("Transfer-Encoding: chunked\r\n");
+  out.append("X-Request-Id: ").append(request_id).append("\r\n");
+  if (!keep_alive) out.append("Connection: close\r\n");
+  out.append("\r\n");
+}
+
+}  // namespace
+
+void Session::reset_upstream() {
+  if (!upstream_conn_) return;
+  error_code ec;
+  // SO_LINGER 0: close with RST, so the upstream sees the stream was cut
+  // rather than a complete (truncated) body.
+  upstream_conn_->socket.set_option(asio::socket_base::linger(true, 0), ec);
+  upstream_conn_->socket.close(ec);
+  upstream_conn_.reset();
+}
+
+awaitable<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ulen,
+                                            int& status, std::string_view& detail) {
+  const CompiledUpstream& u = worker_.snapshot().upstreams[static_cast<std::size_t>(upstream_)];
+  if (!ubuf_) {
+    ubuf_ = worker_.small_buffers().take();
+    ucap_ = worker_.small_buffers().buffer_size();
+  }
+  ulen = 0;
+  std::size_t scanned = 0;
+  while (true) {
+    error_code ec;
+    set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
+    std::size_t n = co_await upstream_conn_->socket.async_read_some(
+        asio::buffer(ubuf_.data() + ulen, ucap_ - ulen), await_ec(ec));
+    clear_deadline();
+    if (ec || n == 0) {
+      if (timed_out_) {
+        status = 504;
+        detail = "upstream did not answer in time";
+      } else {
+        status = 502;
+        detail = ec == asio::error::connection_reset ? "upstream reset the connection"
+                                                     : "upstream closed the connection";
+      }
+      co_return false;
+    }
+    ulen += n;
+    std::size_t end = http::find_head_end(ubuf_.data(), ulen, scanned);
+    if (end == http::kBareLf) {
+      status = 502;
+      detail = "malformed upstream response";
+      co_return false;
+    }
+    if (end == 0) {
+      if (ulen == ucap_) {
+        status = 502;
+        detail = "upstream response head too large";
+        co_return false;
+      }
+      continue;
+    }
+    resp = http::ResponseHead{};
+    http::ParseError err;
+    if (http::parse_response_head(ubuf_.data(), end, resp, err) != http::ParseStatus::kComplete) {
+      status = 502;
+      detail = "malformed upstream response";
+      co_return false;
+    }
+    if (resp.status >= 200) co_return true;
+    if (resp.status == 101) {
+      status = 502;
+      detail = "upstream switched protocols without an upgrade request";
+      co_return false;
+    }
+    // RFC 9110 15.2: pass interim responses on to HTTP/1.1 clients, except
+    // 100 Continue, which this gateway answers itself.
+    if (resp.status != 100 && !first_request_minor0_) {
+      std::string interim;
+      build_client_head(interim, resp, BodyKind::kNone,
+                        std::string_view(request_id_buf_, request_id_len_), true);
+      error_code wec;
+      co_await asio::async_write(client_, asio::buffer(interim), await_ec(wec));
+      if (wec) {
+        status = 502;
+        detail = "client went away";
+        co_return false;
+      }
+    }
+    std::memmove(ubuf_.data(), ubuf_.data() + end, ulen - end);
+    ulen -= end;
+    scanned = 0;
+  }
+}
+
+awaitable<bool> Session::stream_request_body(const http::RequestHead& head,
+                                             http::ChunkedDecoder& decoder, uint64_t& payload,
+                                             int& status, std::string_view& detail) {
+  const auto& limits = worker_.snapshot().config.limits;
+  const CompiledUpstream& u = worker_.snapshot().upstreams[static_cast<std::size_t>(upstream_)];
+  bool chunked = head.facts.body == BodyKind::kChunked;
+  uint64_t remaining = chunked ? 0 : head.facts.content_length - payload;
+  while (chunked ? !decoder.done() : remaining > 0) {
+    if (rbeg_ == rend_) rbeg_ = rend_ = 0;
+    std::size_t want = rcap_ - rend_;
+    if (!chunked && want > remaining) want = static_cast<std::size_t>(remaining);
+    error_code ec;
+    set_deadline(&client_, limits.idle_timeout.count());
+    std::size_t n = co_await client_.async_read_some(asio::buffer(rbuf_.data() + rend_, want),
+                                                     await_ec(ec));
+    clear_deadline();
+    if (ec || n == 0) {
+      status = timed_out_ ? 408 : 400;
+      detail = timed_out_ ? "request body not received in time" : "client closed mid-body";
+      co_return false;
+    }
+    rend_ += n;
+    std::size_t send = n;
+    if (chunked) {
+      std::size_t consumed = 0;
+      auto r = decoder.feed(rbuf_.data() + rbeg_, rend_ - rbeg_, consumed, payload);
+      if (r == http::ChunkedDecoder::Result::kError) {
+        status = 400;
+        detail = decoder.error();
+        co_return false;
+      }
+      send = consumed;
+    } else {
+      payload += n;
+      remaining -= n;
+    }
+    if (limits.max_body_bytes && payload > *limits.max_body_bytes) {
+      status = 413;
+      detail = "request body larger than max_body_bytes";
+      co_return false;
+    }
+    set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
+    co_await asio::async_write(upstream_conn_->socket,
+                               asio::buffer(rbuf_.data() + rbeg_, send), await_ec(ec));
+    clear_deadline();
+    if (ec) {
+      status = timed_out_ ? 504 : 502;
+      detail = "upstream stopped reading the request body";
+      co_return false;
+    }
+    rbeg_ += send;
+  }
+  co_return true;
+}
+
+awaitable<bool> Session::stream_response_body(BodyKind kind, uint64_t remaining,
+                                              http::ChunkedDecoder& decoder,
+                                              bool& upstream_clean) {
+  const CompiledUpstream& u = worker_.snapshot().upstreams[static_cast<std::size_t>(upstream_)];
+  const auto& limits = worker_.snapshot().config.limits;
+  if (kind == BodyKind::kNone || (kind == BodyKind::kLength && remaining == 0) ||
+      (kind == BodyKind::kChunked && decoder.done())) {
+    co_return true;
+  }
+  // Bodies larger than the head buffer stream through a larger buffer: fewer
+  // system calls per byte (see bench/NOTES.md).
+  ubuf_ = worker_.large_buffers().take();
+  ucap_ = worker_.large_buffers().buffer_size();
+  while (true) {
+    std::size_t want = ucap_;
+    if (kind == BodyKind::kLength && want > remaining) want = static_cast<std::size_t>(remaining);
+    error_code ec;
+    set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
+    std::size_t n = co_await upstream_conn_->socket.async_read_some(
+        asio::buffer(ubuf_.data(), want), await_ec(ec));
+    clear_deadline();
+    if (ec || n == 0) {
+      upstream_clean = false;
+      co_return kind == BodyKind::kUntilClose && !timed_out_;
+    }
+    std::size_t send = n;
+    if (kind == BodyKind::kChunked) {
+      uint64_t payload = 0;
+      auto r = decoder.feed(ubuf_.data(), n, send, payload);
+      if (r == http::ChunkedDecoder::Result::kError) {
+        upstream_clean = false;
+        co_return false;
+      }
+      if (send < n) upstream_clean = false;  // bytes after the body: not reusable
+      bytes_out_ += payload;
+    } else {
+      bytes_out_ += n;
+      if (kind == BodyKind::kLength) remaining -= n;
+    }
+    set_deadline(&client_, limits.idle_timeout.count());
+    co_await asio::async_write(client_, asio::buffer(ubuf_.data(), send), await_ec(ec));
+    clear_deadline();
+    if (ec) {
+      upstream_clean = false;
+      co_return false;
+    }
+    if ((kind == BodyKind::kLength && remaining == 0) ||
+        (kind == BodyKind::kChunked && decoder.done())) {
+      co_return true;
+    }
+  }
+}
+
+awaitable<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
+  const Snapshot& snap = worker_.snapshot();
+  const CompiledRoute& r = snap.routes[static_cast<std::size_t>(route)];
+  const CompiledUpstream& u = snap.upstreams[static_cast<std::size_t>(r.upstream)];
+  UpstreamState& us = worker_.upstream(r.upstream);
+  upstream_ = r.upstream;
+  first_request_minor0_ = head.minor_version == 0;
+  error_code ec;
+
+  // 1. The part of the body already read, validated before anything is sent.
+  std::size_t body_off = rbeg_ + head.head_size;
+  std::size_t body_bytes = 0;
+  uint64_t payload = 0;
+  bool body_complete = true;
+  http::ChunkedDecoder decoder;
+  bool expect = head.expect_continue;
+  if (head.facts.body == BodyKind::kLength) {
+    uint64_t avail = rend_ - body_off;
+    body_bytes = static_cast<std::size_t>(std::min<uint64_t>(avail, head.facts.content_length));
+    payload = body_bytes;
+    body_complete = body_bytes == head.facts.content_length;
+  } else if (head.facts.body == BodyKind::kChunked) {
+    if (expect && rend_ == body_off) {
+      co_await asio::async_write(client_, asio::buffer(kContinue), await_ec(ec));
+      expect = false;
+    }
+    int status = 0;
+    std::string_view detail;
+    if (!co_await buffer_chunked_body(decoder, body_off, body_bytes, payload, status, detail)) {
+      worker_.metrics_mut().count_rejected(status);
+      co_await respond_problem(status, detail, false);
+      co_return Outcome::kClose;
+    }
+    body_complete = decoder.done();
+  }
+  if (expect && !body_complete) {
+    co_await asio::async_write(client_, asio::buffer(kContinue), await_ec(ec));
+  }
+  build_upstream_head(head, std::string(request_path_for_upstream(head, route)));
+  // From here on the request head's views are not needed: out_head_ holds
+  // what goes upstream.
+
+  // 2. Choose a target and send the request (retrying as described above).
+  int64_t now = core::monotonic_ms();
+  us.excluded.assign(u.targets.size(), false);
+  bool any = false;
+  for (std::size_t i = 0; i < u.targets.size(); ++i) {
+    us.excluded[i] = us.targets[i].avoid_until_ms > now;
+    any = any || !us.excluded[i];
+  }
+  if (!any) {
+    worker_.metrics_mut().count_rejected(503);
+    rbeg_ = body_off + body_bytes;
+    co_await respond_problem(503, "no healthy target in upstream " + u.name,
+                             head.keep_alive && body_complete);
+    co_return head.keep_alive && body_complete ? Outcome::kKeepAlive : Outcome::kClose;
+  }
+  uint64_t hash = balance_hash(head, u);
+  int fail_status = 502;
+  std::string_view fail_detail = "no target accepted the connection";
+  int connect_failures = 0;
+  bool stale_retry_left = true;
+  bool fresh_only = false;
+  int target = -1;
+  http::ResponseHead resp;
+  std::size_t ulen = 0;
+  int64_t up_start = core::monotonic_ns();
+  bool sent_ok = false;
+  while (true) {
+    if (target < 0 || !fresh_only) target = us.balancer->pick(hash, us.excluded);
+    if (target < 0) break;
+    target_ = target;
+    TargetState& ts = us.targets[static_cast<std::size_t>(target)];
+    bool reused = false;
+    if (!fresh_only && !ts.idle.empty()) {
+      upstream_conn_ = std::move(ts.idle.back());
+      ts.idle.pop_back();
+      reused = true;
+    } else {
+      const CompiledTarget& ct = u.targets[static_cast<std::size_t>(target)];
+      upstream_conn_ = std::make_unique<UpstreamConnection>(worker_.io());
+      set_deadline(&upstream_conn_->socket, u.connect_timeout_ms);
+      co_await upstream_conn_->socket.async_connect(ct.endpoint, await_ec(ec));
+      clear_deadline();
+      if (ec || closing_) {
+        bool timeout = timed_out_;
+        upstream_conn_.reset();
+        if (closing_) co_return Outcome::kClose;
+        worker_.metrics_mut().count_connect_error(static_cast<std::size_t>(upstream_));
+        ts.avoid_until_ms = core::monotonic_ms() + kAvoidMs;
+        us.excluded[static_cast<std::size_t>(target)] = true;
+        fail_status = timeout ? 504 : 502;
+        fail_detail = timeout ? "upstream connect timed out" : "upstream refused the connection";
+        fresh_only = false;
+        if (++connect_failures > 1) break;
+        continue;
+      }
+      upstream_conn_->socket.set_option(tcp::no_delay(true), ec);
+    }
+    us.balancer->on_request_start(target);
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(out_head_),
+                                           asio::buffer(rbuf_.data() + body_off, body_bytes)};
+    set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
+    co_await asio::async_write(upstream_conn_->socket, bufs, await_ec(ec));
+    clear_deadline();
+    int status = 0;
+    std::string_view detail;
+    bool ok = !ec;
+    if (ok && !body_complete) {
+      rbeg_ = body_off + body_bytes;
+      ok = co_await stream_request_body(head, decoder, payload, status, detail);
+      if (!ok) {
+        us.balancer->on_request_end(target);
+        reset_upstream();
+        bytes_in_ = payload;
+        worker_.metrics_mut().count_rejected(status);
+        co_await respond_problem(status, detail, false);
+        co_return Outcome::kClose;
+      }
+    }
+    if (ok) ok = co_await read_upstream_head(resp, ulen, status, detail);
+    if (ok) {
+      sent_ok = true;
+      break;
+    }
+    us.balancer->on_request_end(target);
+    upstream_conn_.reset();
+    if (closing_) co_return Outcome::kClose;
+    // A pooled connection the upstream closed while idle: try once more on a
+    // fresh connection to the same target, if the request can be replayed.
+    if (reused && body_complete && stale_retry_left && status != 504 && ulen == 0) {
+      stale_retry_left = false;
+      fresh_only = true;
+      continue;
+    }
+    fail_status = status ? status : 502;
+    fail_detail = detail.empty() ? "upstream write failed" : detail;
+    break;
+  }
+  if (!sent_ok) {
+    rbeg_ = body_complete ? body_off + body_bytes : rend_;
+    bytes_in_ = payload;
+    bool keep = head.keep_alive && body_complete;
+    worker_.metrics_mut().count_rejected(fail_status);
+    co_await respond_problem(fail_status, fail_detail, keep);
+    co_return keep ? Outcome::kKeepAlive : Outcome::kClose;
+  }
+  upstream_latency_us_ = (core::monotonic_ns() - up_start) / 1000;
+  if (body_complete) rbeg_ = body_off + body_bytes;
+  bytes_in_ = payload;
+
+  // 3. The response: head, the body bytes that came with it, then the rest.
+  bool is_head = method_ == "HEAD";
+  BodyKind kind = http::response_body_kind(resp, is_head);
+  bool client_keep = head.keep_alive && !worker_.draining() && kind != BodyKind::kUntilClose &&
+                     !(kind == BodyKind::kChunked && head.minor_version == 0);
+  std::size_t head_end = resp.head_size;
+  std::size_t avail = ulen - head_end;
+  std::size_t first = avail;
+  bool upstream_clean = resp.keep_alive;
+  http::ChunkedDecoder resp_decoder;
+  uint64_t remaining = 0;
+  if (kind == BodyKind::kLength) {
+    first = static_cast<std::size_t>(std::min<uint64_t>(avail, resp.facts.content_length));
+    remaining = resp.facts.content_length - first;
+    if (avail > first) upstream_clean = false;
+    bytes_out_ = first;
+  } else if (kind == BodyKind::kChunked) {
+    uint64_t pl = 0;
+    if (resp_decoder.feed(ubuf_.data() + head_end, avail, first, pl) ==
+        http::ChunkedDecoder::Result::kError) {
+      us.balancer->on_request_end(target);
+      reset_upstream();
+      worker_.metrics_mut().count_rejected(502);
+      co_await respond_problem(502, "malformed chunked upstream response", false);
+      co_return Outcome::kClose;
+    }
+    if (first < avail) upstream_clean = false;
+    bytes_out_ = pl;
+  } else if (kind == BodyKind::kNone) {
+    first = 0;
+    if (avail > 0) upstream_clean = false;
+  } else {
+    upstream_clean = false;
+    bytes_out_ = first;
+  }
+  build_client_head(out_head_, resp, kind, std::string_view(request_id_buf_, request_id_len_),
+                    client_keep);
+  int status = resp.status;
+  bool ok = co_await write_client(out_head_, ubuf_.data() + head_end, first);
+  if (ok) ok = co_await stream_response_body(kind, remaining, resp_decoder, upstream_clean);
+  ubuf_.release();
+  us.balancer->on_request_end(target);
+  if (ok && upstream_clean && !worker_.draining()) {
+    worker_.park_upstream(upstream_, target, std::move(upstream_conn_));
+  } else {
+    upstream_conn_.reset();
+  }
+  finish_request(status);
+  co_return ok && client_keep ? Outcome::kKeepAlive : Outcome::kClose;
+}
+
+}  // namespace gatehouse::proxy

@@ -1,0 +1,101 @@
+#include "proxy/snapshot.h"
+
+#include <boost/asio/io_context.hpp>
+#include <stdexcept>
+
+#include "http/status.h"
+
+namespace gatehouse::proxy {
+namespace {
+
+namespace asio = boost::asio;
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+asio::ip::tcp::endpoint resolve(const config::Address& a, const std::string& file) {
+  boost::system::error_code ec;
+  asio::ip::address ip = asio::ip::make_address(a.host, ec);
+  if (!ec) return {ip, a.port};
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  auto results = resolver.resolve(a.host, std::to_string(a.port), ec);
+  if (ec || results.empty()) {
+    throw std::runtime_error(file + ":" + std::to_string(a.mark.line) + ":" +
+                             std::to_string(a.mark.col) + ": cannot resolve '" + a.host +
+                             "': " + ec.message());
+  }
+  return *results.begin();
+}
+
+std::vector<RewritePiece> compile_rewrite(const std::string& tmpl) {
+  std::vector<RewritePiece> pieces;
+  std::size_t i = 0;
+  while (i < tmpl.size()) {
+    std::size_t open = tmpl.find('{', i);
+    if (open == std::string::npos) {
+      pieces.push_back({false, tmpl.substr(i)});
+      break;
+    }
+    if (open > i) pieces.push_back({false, tmpl.substr(i, open - i)});
+    std::size_t close = tmpl.find('}', open);
+    std::string name = tmpl.substr(open + 1, close - open - 1);
+    if (!name.empty() && name[0] == '*') name.erase(0, 1);
+    pieces.push_back({true, name});
+    i = close + 1;
+  }
+  return pieces;
+}
+
+std::string direct_head(const config::DirectResponse& r) {
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                     std::string(http::reason_phrase(r.status)) + "\r\n";
+  for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
+  bool no_body = r.status < 200 || r.status == 204 || r.status == 304;
+  if (!no_body) head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  return head;
+}
+
+}  // namespace
+
+std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg) {
+  auto snap = std::make_shared<Snapshot>(Snapshot{cfg, router::Router(cfg.routes), {}, {}, {}, {}});
+  std::vector<std::string>& upstream_names = snap->upstream_names;
+  for (const config::Upstream& u : cfg.upstreams) {
+    CompiledUpstream cu;
+    cu.name = u.name;
+    cu.balance = u.balance;
+    cu.hash_on = u.hash_on;
+    cu.hash_key = u.hash_on == config::HashOn::kHeader ? lower(u.hash_key) : u.hash_key;
+    cu.connect_timeout_ms = u.connect_timeout.count();
+    cu.read_timeout_ms = u.read_timeout.count();
+    for (const config::Target& t : u.targets) {
+      cu.targets.push_back({t.address.to_string(), resolve(t.address, cfg.file), t.weight});
+    }
+    snap->upstreams.push_back(std::move(cu));
+    upstream_names.push_back(u.name);
+  }
+  for (const config::Route& r : cfg.routes) {
+    CompiledRoute cr;
+    cr.name = r.name;
+    snap->route_names.push_back(r.name);
+    if (r.respond) {
+      cr.direct = true;
+      cr.direct_status = r.respond->status;
+      cr.direct_head = direct_head(*r.respond);
+      bool no_body = r.respond->status < 200 || r.respond->status == 204 || r.respond->status == 304;
+      if (!no_body) cr.direct_body = r.respond->body;
+    } else {
+      for (std::size_t i = 0; i < upstream_names.size(); ++i) {
+        if (upstream_names[i] == r.upstream) cr.upstream = static_cast<int>(i);
+      }
+      if (r.rewrite) cr.rewrite = compile_rewrite(*r.rewrite);
+    }
+    snap->routes.push_back(std::move(cr));
+  }
+  return snap;
+}
+
+}  // namespace gatehouse::proxy

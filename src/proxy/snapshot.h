@@ -1,0 +1,61 @@
+// The compiled, immutable form of a config: what workers read on the request
+// path. Built once per (re)load off the workers; a worker holds a
+// shared_ptr<const Snapshot> and each request keeps the one it started with.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "router/router.h"
+
+namespace gatehouse::proxy {
+
+struct CompiledTarget {
+  std::string address;  // "127.0.0.1:9001", for logs
+  boost::asio::ip::tcp::endpoint endpoint;
+  uint32_t weight = 1;
+};
+
+struct CompiledUpstream {
+  std::string name;
+  std::vector<CompiledTarget> targets;
+  config::Balance balance = config::Balance::kRoundRobin;
+  config::HashOn hash_on = config::HashOn::kNone;
+  std::string hash_key;  // lower-case header name / cookie name
+  int64_t connect_timeout_ms = 1000;
+  int64_t read_timeout_ms = 30000;
+};
+
+// A rewrite template split into literal text and parameter references.
+struct RewritePiece {
+  bool param = false;
+  std::string text;  // literal text, or the parameter's name
+};
+
+struct CompiledRoute {
+  std::string name;
+  int upstream = -1;  // index into Snapshot::upstreams; -1 for direct responses
+  std::vector<RewritePiece> rewrite;  // empty: no rewrite
+  bool direct = false;
+  int direct_status = 200;
+  std::string direct_head;  // status line + configured headers + content-length
+  std::string direct_body;
+};
+
+struct Snapshot {
+  config::Config config;
+  router::Router router;
+  std::vector<CompiledRoute> routes;
+  std::vector<CompiledUpstream> upstreams;
+  std::vector<std::string> route_names;
+  std::vector<std::string> upstream_names;
+};
+
+// Resolves target addresses and compiles routes. Throws std::runtime_error
+// with a `FILE:LINE:COL: message` text when a target cannot be resolved.
+std::shared_ptr<const Snapshot> compile_snapshot(config::Config config);
+
+}  // namespace gatehouse::proxy

@@ -1,0 +1,170 @@
+#include "proxy/worker.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include "proxy/session.h"
+
+namespace gatehouse::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+// Timeouts are checked by one coarse tick per worker instead of a timer per
+// request: arming an Asio timer per request re-programs the timerfd (a
+// system call) whenever the earliest deadline changes.
+constexpr auto kTickInterval = std::chrono::milliseconds(100);
+constexpr int64_t kUpstreamIdleMs = 60000;
+constexpr std::size_t kMaxIdlePerTarget = 256;
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+asio::awaitable<void> run_session(std::unique_ptr<Session> session) {
+  co_await session->run();
+}
+
+}  // namespace
+
+Worker::Worker(unsigned id, std::shared_ptr<const Snapshot> snapshot,
+               observability::AccessLogWriter& log, uint64_t id_prefix)
+    : id_(id),
+      // One thread runs this context: no locking around socket I/O; posting
+      // from other threads (drain, stop) stays safe.
+      io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
+      snapshot_(std::move(snapshot)),
+      log_(log),
+      metrics_(std::make_unique<observability::WorkerMetrics>(snapshot_->routes.size(),
+                                                              snapshot_->upstreams.size())),
+      acceptor_(io_),
+      tick_timer_(io_),
+      request_ids_(id_prefix, id),
+      small_buffers_(std::max<std::size_t>(16384, round_up(snapshot_->config.limits.max_header_bytes + 4096, 4096)),
+                     1024),
+      large_buffers_(65536, 64) {
+  uint64_t seed = id_prefix ^ (uint64_t{id} * 0x9E3779B97F4A7C15ull);
+  for (const CompiledUpstream& u : snapshot_->upstreams) {
+    UpstreamState s;
+    std::vector<uint32_t> weights;
+    for (const CompiledTarget& t : u.targets) weights.push_back(t.weight);
+    s.balancer = make_balancer(u.balance, weights, seed++);
+    s.targets.resize(u.targets.size());
+    s.excluded.assign(u.targets.size(), false);
+    upstreams_.push_back(std::move(s));
+  }
+  log_buffer_.reserve(64 * 1024);
+}
+
+Worker::~Worker() = default;
+
+void Worker::listen() {
+  const config::Address& a = snapshot_->config.listen;
+  tcp::endpoint ep(asio::ip::make_address(a.host), a.port);
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  int one = 1;
+  setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  acceptor_.bind(ep);
+  acceptor_.listen(4096);
+}
+
+void Worker::run() {
+  start_accepting();
+  schedule_tick();
+  io_.run();
+  log_.submit(log_buffer_);
+}
+
+void Worker::start_accepting() {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    on_accept(ec, std::move(socket));
+  });
+}
+
+void Worker::on_accept(const boost::system::error_code& ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+  if (!ec && !draining_) {
+    asio::co_spawn(io_, run_session(std::make_unique<Session>(*this, std::move(socket))),
+                   asio::detached);
+  }
+  start_accepting();
+}
+
+void Worker::schedule_tick() {
+  tick_timer_.expires_after(kTickInterval);
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    on_tick();
+    schedule_tick();
+  });
+}
+
+void Worker::on_tick() {
+  int64_t now = core::monotonic_ms();
+  for (Session* s = sessions_.front(); s != nullptr;) {
+    Session* next = core::IntrusiveList<Session>::next(s);
+    s->check_deadline(now);
+    s = next;
+  }
+  for (UpstreamState& u : upstreams_) {
+    for (TargetState& t : u.targets) {
+      // idle is LIFO: the oldest connections are at the front.
+      std::size_t stale = 0;
+      while (stale < t.idle.size() && now - t.idle[stale]->idle_since_ms > kUpstreamIdleMs) ++stale;
+      if (stale) t.idle.erase(t.idle.begin(), t.idle.begin() + static_cast<long>(stale));
+    }
+  }
+  if (!log_buffer_.empty()) log_.submit(log_buffer_);
+}
+
+void Worker::add_session(Session* s) { sessions_.push_back(s); }
+void Worker::remove_session(Session* s) { sessions_.remove(s); }
+
+void Worker::park_upstream(int upstream, int target, std::unique_ptr<UpstreamConnection> c) {
+  TargetState& t = upstreams_[static_cast<std::size_t>(upstream)].targets[static_cast<std::size_t>(target)];
+  if (t.idle.size() >= kMaxIdlePerTarget) return;
+  c->idle_since_ms = core::monotonic_ms();
+  ++c->requests;
+  t.idle.push_back(std::move(c));
+}
+
+void Worker::close_idle_sessions() {
+  for (Session* s = sessions_.front(); s != nullptr;) {
+    Session* next = core::IntrusiveList<Session>::next(s);
+    s->close_if_idle();
+    s = next;
+  }
+}
+
+void Worker::begin_drain() {
+  asio::post(io_, [this] {
+    draining_ = true;
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    close_idle_sessions();
+    for (UpstreamState& u : upstreams_) {
+      for (TargetState& t : u.targets) t.idle.clear();
+    }
+  });
+}
+
+void Worker::stop() {
+  asio::post(io_, [this] {
+    draining_ = true;
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    tick_timer_.cancel();
+    for (Session* s = sessions_.front(); s != nullptr;) {
+      Session* next = core::IntrusiveList<Session>::next(s);
+      s->abort();
+      s = next;
+    }
+    for (UpstreamState& u : upstreams_) {
+      for (TargetState& t : u.targets) t.idle.clear();
+    }
+  });
+}
+
+}  // namespace gatehouse::proxy

@@ -1,0 +1,106 @@
+// A worker: one thread, one io_context, its own SO_REUSEPORT listener, its
+// connections, upstream pools, balancers, metrics and access-log buffer.
+// Nothing in here is touched by another thread except through post().
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/buffer_pool.h"
+#include "core/clock.h"
+#include "core/intrusive_list.h"
+#include "core/request_id.h"
+#include "observability/access_log.h"
+#include "observability/metrics.h"
+#include "proxy/balancer.h"
+#include "proxy/snapshot.h"
+
+namespace gatehouse::proxy {
+
+class Session;
+
+// A connection to an upstream target, idle in a pool or lent to a session.
+struct UpstreamConnection {
+  explicit UpstreamConnection(boost::asio::io_context& io) : socket(io) {}
+  boost::asio::ip::tcp::socket socket;
+  int64_t idle_since_ms = 0;
+  uint64_t requests = 0;
+};
+
+struct TargetState {
+  int64_t avoid_until_ms = 0;  // connect refused: not chosen before this
+  std::vector<std::unique_ptr<UpstreamConnection>> idle;  // LIFO: warmest first
+};
+
+struct UpstreamState {
+  std::unique_ptr<Balancer> balancer;
+  std::vector<TargetState> targets;
+  Excluded excluded;  // scratch for one pick, reused to avoid allocation
+};
+
+class Worker {
+ public:
+  Worker(unsigned id, std::shared_ptr<const Snapshot> snapshot,
+         observability::AccessLogWriter& log, uint64_t id_prefix);
+  ~Worker();
+
+  // Binds the SO_REUSEPORT listener; throws on failure (startup only).
+  void listen();
+  // Runs the event loop on the calling thread until stop().
+  void run();
+  // Thread-safe: stop accepting, close idle connections, let busy ones finish.
+  void begin_drain();
+  // Thread-safe: stop the loop now.
+  void stop();
+
+  // Number of open client connections (read from any thread).
+  long open_connections() const { return metrics_->open_connections().get(); }
+  const observability::WorkerMetrics& metrics() const { return *metrics_; }
+
+  // --- used by sessions, on this worker's thread only ---
+  boost::asio::io_context& io() { return io_; }
+  const Snapshot& snapshot() const { return *snapshot_; }
+  observability::WorkerMetrics& metrics_mut() { return *metrics_; }
+  core::WallClock& clock() { return clock_; }
+  core::RequestIdGenerator& request_ids() { return request_ids_; }
+  core::BufferPool& small_buffers() { return small_buffers_; }
+  core::BufferPool& large_buffers() { return large_buffers_; }
+  UpstreamState& upstream(int index) { return upstreams_[static_cast<std::size_t>(index)]; }
+  std::string& log_buffer() { return log_buffer_; }
+  bool log_enabled() const { return log_.enabled(); }
+  bool draining() const { return draining_; }
+  void add_session(Session* s);
+  void remove_session(Session* s);
+  // Gives an upstream connection back to its target's idle pool.
+  void park_upstream(int upstream, int target, std::unique_ptr<UpstreamConnection> c);
+
+ private:
+  void start_accepting();
+  void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
+  void schedule_tick();
+  void on_tick();
+  void close_idle_sessions();
+
+  unsigned id_;
+  boost::asio::io_context io_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  observability::AccessLogWriter& log_;
+  std::unique_ptr<observability::WorkerMetrics> metrics_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer tick_timer_;
+  core::WallClock clock_;
+  core::RequestIdGenerator request_ids_;
+  core::BufferPool small_buffers_;
+  core::BufferPool large_buffers_;
+  std::vector<UpstreamState> upstreams_;
+  core::IntrusiveList<Session> sessions_;
+  std::string log_buffer_;
+  bool draining_ = false;
+};
+
+}  // namespace gatehouse::proxy
