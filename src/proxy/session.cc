@@ -432,7 +432,7 @@ std::string_view Session::request_path_for_upstream(const http::RequestHead& hea
   return upstream_path_;
 }
 
-void Session::build_upstream_head(const http::RequestHead& head, const std::string& path) {
+void Session::build_upstream_head(const http::RequestHead& head, std::string_view path) {
   std::string_view conn = connection_tokens(head.headers, head.header_count);
   std::string& out = out_head_;
   out.clear();

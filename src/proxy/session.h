@@ -62,7 +62,7 @@ class Session : public core::ListHook<Session> {
   boost::asio::awaitable<bool> write_client(const std::string& head, const char* body,
                                             std::size_t body_size);
 
-  void build_upstream_head(const http::RequestHead& head, const std::string& path);
+  void build_upstream_head(const http::RequestHead& head, std::string_view path);
   std::string_view request_path_for_upstream(const http::RequestHead& head, int route);
   uint64_t balance_hash(const http::RequestHead& head, const CompiledUpstream& u) const;
   void set_deadline(boost::asio::ip::tcp::socket* socket, int64_t timeout_ms);

@@ -294,7 +294,7 @@ awaitable<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   if (expect && !body_complete) {
     co_await asio::async_write(client_, asio::buffer(kContinue), await_ec(ec));
   }
-  build_upstream_head(head, std::string(request_path_for_upstream(head, route)));
+  build_upstream_head(head, request_path_for_upstream(head, route));
   // From here on the request head's views are not needed: out_head_ holds
   // what goes upstream.
 
