@@ -20,6 +20,7 @@
 
 #include "config/address.h"
 #include "config/config.h"
+#include "plugins/registry.h"
 #include "config/duration.h"
 #include "router/router.h"
 
@@ -147,10 +148,6 @@ std::string uncaptured_message(std::string_view name, const RouteMatch& match) {
   }
   return uses + "but only a 'path' template or a 'path_regex' captures parameters";
 }
-
-// No plugin kind exists yet; this becomes a plugin registry lookup when the
-// first one lands.
-bool is_known_plugin(std::string_view /*kind*/) { return false; }
 
 bool is_wildcard_host(std::string_view host) { return host == "0.0.0.0" || host == "::"; }
 
@@ -820,10 +817,18 @@ std::vector<PluginEntry> Loader::load_plugins(const Field& field) {
     const auto entry = item.begin();
     const YAML::Node kind = entry->first;
     const std::string name = kind.IsScalar() ? kind.Scalar() : std::string();
-    if (!is_known_plugin(name)) {
+    const plugins::PluginKind* plugin_kind = plugins::find_plugin_kind(name);
+    if (plugin_kind == nullptr) {
       report(mark_of(kind), "unknown plugin " + in_quotes(name));
       continue;
     }
+    // The plugin validates its own config here, so that its problems carry
+    // their file positions; the snapshot builds it again from the text.
+    std::size_t before = errors_.size();
+    plugin_kind->create(entry->second, [this](const YAML::Node& at, std::string message) {
+      report(mark_of(at), std::move(message));
+    });
+    if (errors_.size() != before) continue;
     plugins.push_back({name, YAML::Dump(entry->second), mark_of(item)});
   }
   return plugins;

@@ -330,7 +330,16 @@ ParseStatus analyze_request(RequestHead& out, ParseError& err) {
     }
   }
   if (host_count == 0 && out.minor_version == 1) return fail(err, 400, "missing Host");
-  if (!out.authority.empty()) out.host = out.authority;  // RFC 9112 3.2.2
+  if (!out.authority.empty()) {
+    // RFC 9112 3.2.2: the authority wins over Host. We route on it, but the
+    // Host field is forwarded as sent, so a mismatch would let a request be
+    // routed for one host and served by the upstream as another: refuse it.
+    if (!valid_host(out.authority)) return fail(err, 400, "invalid authority in absolute-form");
+    if (host_count == 1 && !iequals(out.host, out.authority)) {
+      return fail(err, 400, "Host does not match absolute-form authority");
+    }
+    out.host = out.authority;
+  }
   if (out.minor_version == 0) out.expect_continue = false;  // RFC 9110 10.1.1
   ParseStatus s = analyze_framing(out, err, 400, out.minor_version == 0);
   if (s != ParseStatus::kComplete) return s;
@@ -432,6 +441,13 @@ ParseStatus parse_response_head(const char* data, std::size_t size, ResponseHead
   out.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
   if (out.status > 599) return fail(err, 502, "malformed status code");
   out.reason = line.size() > 13 ? line.substr(13) : std::string_view();
+  // RFC 9112 4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ). It is
+  // relayed to the client, so a CR or NUL here would reach it verbatim.
+  for (char c : out.reason) {
+    if (!kChars.field_value[static_cast<unsigned char>(c)]) {
+      return fail(err, 502, "invalid character in reason phrase");
+    }
+  }
   while (!rest.empty()) {
     s = parse_field_line(next_line(rest), out, err, false);
     if (s != ParseStatus::kComplete) return s;
@@ -465,6 +481,18 @@ ChunkedDecoder::Result ChunkedDecoder::fail(std::string_view why) {
 
 ChunkedDecoder::Result ChunkedDecoder::feed(const char* data, std::size_t size,
                                             std::size_t& consumed, uint64_t& payload) {
+  return run(data, size, consumed, payload, nullptr, nullptr);
+}
+
+ChunkedDecoder::Result ChunkedDecoder::decode(char* data, std::size_t size, std::size_t& consumed,
+                                              uint64_t& payload, char* out,
+                                              std::size_t& out_len) {
+  return run(data, size, consumed, payload, out, &out_len);
+}
+
+ChunkedDecoder::Result ChunkedDecoder::run(const char* data, std::size_t size,
+                                           std::size_t& consumed, uint64_t& payload, char* out,
+                                           std::size_t* out_len) {
   // Limits on framing lines: a chunk line or trailer section is a few bytes in
   // practice; unbounded ones are a memory/time attack.
   constexpr std::size_t kMaxLine = 4096;
@@ -474,14 +502,20 @@ ChunkedDecoder::Result ChunkedDecoder::feed(const char* data, std::size_t size,
     char c = data[i];
     switch (state_) {
       case State::kSize: {
+        // size_digits_ is -1 once BWS has followed the size: RFC 9112 7.1.1
+        // allows only more BWS, ";" or CRLF there. "5 6" is not size 5 with
+        // an extension; it would be forwarded as sent, so it is refused.
         int v = hex_value(c);
-        if (v >= 0) {
+        if (v >= 0 && size_digits_ >= 0) {
           // 15 hex digits = 2^60 bytes: anything longer is an overflow attempt.
           if (++size_digits_ > 15) return fail("chunk size overflow");
           remaining_ = remaining_ * 16 + static_cast<uint64_t>(v);
         } else if (size_digits_ == 0) {
           return fail("malformed chunk size");
-        } else if (c == ';' || c == ' ' || c == '\t') {
+        } else if (c == ' ' || c == '\t') {
+          size_digits_ = -1;
+          if (++line_bytes_ > kMaxLine) return fail("chunk extension too long");
+        } else if (c == ';') {
           state_ = State::kExtension;
         } else if (c == '\r') {
           state_ = State::kSizeLf;
@@ -513,6 +547,10 @@ ChunkedDecoder::Result ChunkedDecoder::feed(const char* data, std::size_t size,
         if (n > remaining_) n = static_cast<std::size_t>(remaining_);
         remaining_ -= n;
         payload += n;
+        if (out != nullptr) {
+          std::memmove(out + *out_len, data + i, n);
+          *out_len += n;
+        }
         i += n;
         if (remaining_ == 0) state_ = State::kDataCr;
         break;

@@ -107,6 +107,10 @@ class ChunkedDecoder {
   // chunked body (less than size only when kDone: the rest is the next
   // message). `payload` gains the payload bytes among them.
   Result feed(const char* data, std::size_t size, std::size_t& consumed, uint64_t& payload);
+  // Same, and also copies the payload bytes to `out` (which may alias data:
+  // the payload never runs ahead of the input), appending at out[out_len].
+  Result decode(char* data, std::size_t size, std::size_t& consumed, uint64_t& payload,
+                char* out, std::size_t& out_len);
   std::string_view error() const { return error_; }
   bool done() const { return state_ == State::kDone; }
 
@@ -125,6 +129,8 @@ class ChunkedDecoder {
     kDone,
   };
   Result fail(std::string_view why);
+  Result run(const char* data, std::size_t size, std::size_t& consumed, uint64_t& payload,
+             char* out, std::size_t* out_len);
 
   State state_ = State::kSize;
   uint64_t remaining_ = 0;

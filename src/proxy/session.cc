@@ -325,6 +325,16 @@ awaitable<Session::Outcome> Session::serve(http::RequestHead& head) {
     co_return Outcome::kClose;
   }
   const CompiledRoute& route = snap.routes[match_.route_index];
+  if (!route.plugins.empty()) {
+    RequestContext ctx = plugin_context(&head);
+    LocalReply reply;
+    for (const auto& plugin : route.plugins) {
+      if (plugin->on_request(ctx, reply)) continue;
+      worker_.metrics_mut().count_rejected(reply.status);
+      co_await respond_problem(reply.status, reply.detail, keep);
+      co_return keep ? Outcome::kKeepAlive : Outcome::kClose;
+    }
+  }
   if (route.direct) co_return co_await respond_direct(head, route_);
   co_return co_await proxy(head, route_);
 }
@@ -440,9 +450,16 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
   out.append(path).append(" HTTP/1.1\r\n");
   std::string_view xff;
   bool host_seen = false;
+  edits_.set.clear();
+  edits_.remove.clear();
+  if (const auto* plugins = route_plugins()) {
+    RequestContext ctx = plugin_context(&head);
+    for (const auto& plugin : *plugins) plugin->on_upstream_request(ctx, edits_);
+  }
   for (std::size_t i = 0; i < head.header_count; ++i) {
     const http::Header& h = head.headers[i];
     if (http::is_hop_by_hop(h.name, conn)) continue;
+    if (!edits_.empty() && edits_.drops(h.name)) continue;
     switch (h.name.size()) {
       case 4:
         if (http::iequals(h.name, "host")) host_seen = true;
@@ -471,6 +488,7 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
     }
     append_header(out, h.name, h.value);
   }
+  for (const auto& [name, value] : edits_.set) append_header(out, name, value);
   if (!host_seen && !head.host.empty()) append_header(out, "Host", head.host);
   append_header(out, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
   out.append("X-Forwarded-For: ");
@@ -563,7 +581,26 @@ awaitable<bool> Session::buffer_chunked_body(http::ChunkedDecoder& decoder, std:
   }
 }
 
+RequestContext Session::plugin_context(const http::RequestHead* head) const {
+  RequestContext ctx;
+  ctx.head = head;
+  if (route_ >= 0) ctx.route = worker_.snapshot().routes[static_cast<std::size_t>(route_)].name;
+  ctx.client_ip = client_ip_;
+  ctx.request_id = std::string_view(request_id_buf_, request_id_len_);
+  return ctx;
+}
+
+const std::vector<std::unique_ptr<Plugin>>* Session::route_plugins() const {
+  if (route_ < 0) return nullptr;
+  const auto& plugins = worker_.snapshot().routes[static_cast<std::size_t>(route_)].plugins;
+  return plugins.empty() ? nullptr : &plugins;
+}
+
 void Session::finish_request(int status) {
+  if (const auto* plugins = route_plugins()) {
+    RequestContext ctx = plugin_context(nullptr);
+    for (auto it = plugins->rbegin(); it != plugins->rend(); ++it) (*it)->on_log(ctx, status);
+  }
   int64_t end_ns = core::monotonic_ns();
   uint64_t latency_us = static_cast<uint64_t>((end_ns - start_ns_) / 1000);
   worker_.metrics_mut().count_request(route_, status, latency_us);

@@ -12,6 +12,7 @@
 #include "core/buffer_pool.h"
 #include "core/intrusive_list.h"
 #include "http/http1_parser.h"
+#include "proxy/plugin.h"
 #include "proxy/worker.h"
 #include "router/router.h"
 
@@ -63,6 +64,8 @@ class Session : public core::ListHook<Session> {
                                             std::size_t body_size);
 
   void build_upstream_head(const http::RequestHead& head, std::string_view path);
+  RequestContext plugin_context(const http::RequestHead* head) const;
+  const std::vector<std::unique_ptr<Plugin>>* route_plugins() const;
   std::string_view request_path_for_upstream(const http::RequestHead& head, int route);
   uint64_t balance_hash(const http::RequestHead& head, const CompiledUpstream& u) const;
   void set_deadline(boost::asio::ip::tcp::socket* socket, int64_t timeout_ms);
@@ -97,12 +100,14 @@ class Session : public core::ListHook<Session> {
   bool between_requests_ = true;
   bool closing_ = false;
   bool first_request_ = true;
-  bool first_request_minor0_ = false;  // HTTP/1.0 client: no interim responses
+  bool client_http10_ = false;  // HTTP/1.0 client: no interim responses
+  bool dechunk_ = false;  // HTTP/1.0 client, chunked upstream response
 
   // Reused per request (no allocation once grown).
   std::string normalized_path_;
   std::string upstream_path_;
   std::string out_head_;
+  HeaderEdits edits_;  // plugin edits for the head being written
   router::MatchResult match_;
 
   // Per-request facts for the access log and metrics.

@@ -46,7 +46,8 @@ std::string_view connection_value(const http::Header* headers, std::size_t count
 // Response head for the client: the upstream's fields minus hop-by-hop ones,
 // our framing and request id.
 void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKind kind,
-                       std::string_view request_id, bool keep_alive) {
+                       std::string_view request_id, bool keep_alive,
+                       const HeaderEdits* edits = nullptr) {
   out.clear();
   append_status_line(out, resp.status, resp.reason);
   std::string_view conn = connection_value(resp.headers, resp.header_count);
@@ -54,7 +55,11 @@ void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKin
     const http::Header& h = resp.headers[i];
     if (http::is_hop_by_hop(h.name, conn)) continue;
     if (h.name.size() == 12 && http::iequals(h.name, "x-request-id")) continue;
+    if (edits != nullptr && edits->drops(h.name)) continue;
     out.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  if (edits != nullptr) {
+    for (const auto& [name, value] : edits->set) out.append(name).append(": ").append(value).append("\r\n");
   }
   if (kind == BodyKind::kChunked) out.append("Transfer-Encoding: chunked\r\n");
   out.append("X-Request-Id: ").append(request_id).append("\r\n");
@@ -130,7 +135,7 @@ awaitable<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_
     }
     // RFC 9110 15.2: pass interim responses on to HTTP/1.1 clients, except
     // 100 Continue, which this gateway answers itself.
-    if (resp.status != 100 && !first_request_minor0_) {
+    if (resp.status != 100 && !client_http10_) {
       std::string interim;
       build_client_head(interim, resp, BodyKind::kNone,
                         std::string_view(request_id_buf_, request_id_len_), true);
@@ -231,12 +236,16 @@ awaitable<bool> Session::stream_response_body(BodyKind kind, uint64_t remaining,
     std::size_t send = n;
     if (kind == BodyKind::kChunked) {
       uint64_t payload = 0;
-      auto r = decoder.feed(ubuf_.data(), n, send, payload);
+      std::size_t consumed = 0;
+      std::size_t decoded = 0;
+      auto r = dechunk_ ? decoder.decode(ubuf_.data(), n, consumed, payload, ubuf_.data(), decoded)
+                        : decoder.feed(ubuf_.data(), n, consumed, payload);
+      send = dechunk_ ? decoded : consumed;
       if (r == http::ChunkedDecoder::Result::kError) {
         upstream_clean = false;
         co_return false;
       }
-      if (send < n) upstream_clean = false;  // bytes after the body: not reusable
+      if (consumed < n) upstream_clean = false;  // bytes after the body: not reusable
       bytes_out_ += payload;
     } else {
       bytes_out_ += n;
@@ -262,7 +271,7 @@ awaitable<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   const CompiledUpstream& u = snap.upstreams[static_cast<std::size_t>(r.upstream)];
   UpstreamState& us = worker_.upstream(r.upstream);
   upstream_ = r.upstream;
-  first_request_minor0_ = head.minor_version == 0;
+  client_http10_ = head.minor_version == 0;
   error_code ec;
 
   // 1. The part of the body already read, validated before anything is sent.
@@ -410,8 +419,9 @@ awaitable<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   // 3. The response: head, the body bytes that came with it, then the rest.
   bool is_head = method_ == "HEAD";
   BodyKind kind = http::response_body_kind(resp, is_head);
+  dechunk_ = kind == BodyKind::kChunked && head.minor_version == 0;
   bool client_keep = head.keep_alive && !worker_.draining() && kind != BodyKind::kUntilClose &&
-                     !(kind == BodyKind::kChunked && head.minor_version == 0);
+                     !dechunk_;
   std::size_t head_end = resp.head_size;
   std::size_t avail = ulen - head_end;
   std::size_t first = avail;
@@ -425,15 +435,20 @@ awaitable<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     bytes_out_ = first;
   } else if (kind == BodyKind::kChunked) {
     uint64_t pl = 0;
-    if (resp_decoder.feed(ubuf_.data() + head_end, avail, first, pl) ==
-        http::ChunkedDecoder::Result::kError) {
+    std::size_t consumed = 0;
+    std::size_t decoded = 0;
+    auto res = dechunk_ ? resp_decoder.decode(ubuf_.data() + head_end, avail, consumed, pl,
+                                              ubuf_.data() + head_end, decoded)
+                        : resp_decoder.feed(ubuf_.data() + head_end, avail, consumed, pl);
+    first = dechunk_ ? decoded : consumed;
+    if (res == http::ChunkedDecoder::Result::kError) {
       us.balancer->on_request_end(target);
       reset_upstream();
       worker_.metrics_mut().count_rejected(502);
       co_await respond_problem(502, "malformed chunked upstream response", false);
       co_return Outcome::kClose;
     }
-    if (first < avail) upstream_clean = false;
+    if (consumed < avail) upstream_clean = false;
     bytes_out_ = pl;
   } else if (kind == BodyKind::kNone) {
     first = 0;
@@ -442,8 +457,20 @@ awaitable<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     upstream_clean = false;
     bytes_out_ = first;
   }
-  build_client_head(out_head_, resp, kind, std::string_view(request_id_buf_, request_id_len_),
-                    client_keep);
+  // An HTTP/1.0 client cannot take chunked coding: it gets the payload,
+  // delimited by closing the connection (RFC 9112 7.1).
+  const HeaderEdits* edits = nullptr;
+  if (const auto* plugins = route_plugins()) {
+    edits_.set.clear();
+    edits_.remove.clear();
+    RequestContext ctx = plugin_context(nullptr);
+    for (auto it = plugins->rbegin(); it != plugins->rend(); ++it) {
+      (*it)->on_response_headers(ctx, resp.status, edits_);
+    }
+    edits = &edits_;
+  }
+  build_client_head(out_head_, resp, dechunk_ ? BodyKind::kUntilClose : kind,
+                    std::string_view(request_id_buf_, request_id_len_), client_keep, edits);
   int status = resp.status;
   bool ok = co_await write_client(out_head_, ubuf_.data() + head_end, first);
   if (ok) ok = co_await stream_response_body(kind, remaining, resp_decoder, upstream_clean);

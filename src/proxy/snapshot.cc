@@ -1,9 +1,11 @@
 #include "proxy/snapshot.h"
 
 #include <boost/asio/io_context.hpp>
+#include <algorithm>
 #include <stdexcept>
 
 #include "http/status.h"
+#include "plugins/registry.h"
 
 namespace gatehouse::proxy {
 namespace {
@@ -58,6 +60,31 @@ std::string direct_head(const config::DirectResponse& r) {
   return head;
 }
 
+std::vector<std::unique_ptr<Plugin>> compile_plugins(const config::Route& route,
+                                                     const std::string& file) {
+  std::vector<std::unique_ptr<Plugin>> out;
+  for (const config::PluginEntry& e : route.plugins) {
+    const plugins::PluginKind* kind = plugins::find_plugin_kind(e.kind);
+    std::string problem;
+    std::unique_ptr<Plugin> p;
+    if (kind != nullptr) {
+      p = kind->create(YAML::Load(e.yaml), [&](const YAML::Node&, std::string message) {
+        problem = std::move(message);
+      });
+    }
+    if (!p) {
+      // The loader validated this config already; reaching here is a bug.
+      throw std::runtime_error(file + ":" + std::to_string(e.mark.line) + ":" +
+                               std::to_string(e.mark.col) + ": plugin '" + e.kind +
+                               "' failed to build: " + problem);
+    }
+    out.push_back(std::move(p));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a->stage() < b->stage(); });
+  return out;
+}
+
 }  // namespace
 
 std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg) {
@@ -93,6 +120,7 @@ std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg) {
       }
       if (r.rewrite) cr.rewrite = compile_rewrite(*r.rewrite);
     }
+    cr.plugins = compile_plugins(r, cfg.file);
     snap->routes.push_back(std::move(cr));
   }
   return snap;

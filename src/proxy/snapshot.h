@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/plugin.h"
 #include "router/router.h"
 
 namespace gatehouse::proxy {
@@ -43,6 +44,9 @@ struct CompiledRoute {
   int direct_status = 200;
   std::string direct_head;  // status line + configured headers + content-length
   std::string direct_body;
+  // The route's plugins, ordered by stage (request-side order; response-side
+  // phases walk it backwards).
+  std::vector<std::unique_ptr<Plugin>> plugins;
 };
 
 struct Snapshot {

@@ -1,0 +1,75 @@
+// The plugin interface: the phases of a request that cross-cutting features
+// hook into (see ../shared/DESIGN.md, "The phase pipeline and plugins").
+//
+// A Plugin object is built once per config snapshot from its YAML (the
+// "factory" half: validated config and anything shared, immutable and safe
+// to use from every worker) and its phases run for each request with a
+// per-request RequestContext. Phases run in the order of the plugin's Stage,
+// never in YAML order; response-side phases run in reverse.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "http/http1_parser.h"
+
+namespace gatehouse::proxy {
+
+enum class Stage : uint8_t { kEarly, kAuthn, kAuthz, kRateLimit, kCache, kTransform, kObserve };
+
+// Header changes a plugin asks for on a head the engine is about to write.
+// Names compare case-insensitively; `set` replaces every field of that name.
+struct HeaderEdits {
+  std::vector<std::pair<std::string, std::string>> set;
+  std::vector<std::string> remove;
+  bool empty() const { return set.empty() && remove.empty(); }
+  // True when a field of this name from the original message is dropped.
+  bool drops(std::string_view name) const;
+};
+
+// What a phase sees of the request in flight.
+struct RequestContext {
+  const http::RequestHead* head = nullptr;  // valid until the request is sent upstream
+  std::string_view route;
+  std::string_view client_ip;
+  std::string_view request_id;
+};
+
+// A locally generated answer: status plus the short details string that goes
+// to the problem body, the access log and the rejection counter.
+struct LocalReply {
+  int status = 0;
+  std::string detail;
+};
+
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+
+  // Where the plugin runs relative to others (auth before rate limiting...).
+  virtual Stage stage() const = 0;
+
+  // on_request: after routing, before any upstream work (and before a direct
+  // response). May answer the request itself: fill `reply`, return false.
+  // Default: continue.
+  virtual bool on_request(const RequestContext& ctx, LocalReply& reply) const { return true; }
+
+  // on_upstream_request: after a target is chosen, while the request head for
+  // the upstream is written. May edit that head through `edits`.
+  // Default: no change.
+  virtual void on_upstream_request(const RequestContext& ctx, HeaderEdits& edits) const {}
+
+  // on_response_headers: when the upstream's response head arrived, before it
+  // goes to the client. May edit it through `edits`. Default: no change.
+  virtual void on_response_headers(const RequestContext& ctx, int status,
+                                   HeaderEdits& edits) const {}
+
+  // on_log: once, after the response ended or failed. Observe only.
+  // Default: nothing.
+  virtual void on_log(const RequestContext& ctx, int status) const {}
+};
+
+}  // namespace gatehouse::proxy
