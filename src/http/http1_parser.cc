@@ -411,6 +411,15 @@ std::size_t find_head_end(const char* data, std::size_t size, std::size_t& scann
   return 0;
 }
 
+ParseStatus check_request_line(const char* data, std::size_t size, ParseError& err) {
+  const void* lf = std::memchr(data, '\n', size);
+  if (lf == nullptr) return ParseStatus::kIncomplete;
+  std::size_t len = static_cast<const char*>(lf) - data;
+  if (len == 0 || data[len - 1] != '\r') return fail(err, 400, "bare LF in request head");
+  RequestHead scratch;
+  return parse_request_line(std::string_view(data, len - 1), scratch, err);
+}
+
 ParseStatus parse_request_head(const char* data, std::size_t size, RequestHead& out,
                                ParseError& err) {
   std::string_view rest(data, size - 2);  // drop the final empty line's CRLF

@@ -77,6 +77,11 @@ struct ResponseHead {
 inline constexpr std::size_t kBareLf = static_cast<std::size_t>(-1);
 std::size_t find_head_end(const char* data, std::size_t size, std::size_t& scanned);
 
+// While a head is incomplete: refuses early a request line that can never
+// become valid (HTTP/0.9 "GET /", an unknown protocol...) instead of waiting
+// for the rest of a head that will not come. kIncomplete: no full line yet.
+ParseStatus check_request_line(const char* data, std::size_t size, ParseError& err);
+
 // Parses a complete request head of `size` bytes (as found by find_head_end).
 ParseStatus parse_request_head(const char* data, std::size_t size, RequestHead& out,
                                ParseError& err);

@@ -91,6 +91,8 @@ class Gateway {
     boost::system::error_code ec;
     signals_.cancel(ec);
     drain_timer_.cancel();
+    // Admin keep-alive connections must not hold the process open.
+    io_.stop();
   }
 
   std::shared_ptr<const Snapshot> snapshot_;

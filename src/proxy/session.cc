@@ -188,6 +188,7 @@ awaitable<Session::HeadResult> Session::read_head(http::RequestHead& head,
                                                   http::ParseError& err) {
   std::size_t scanned = 0;
   int empty_lines = 0;
+  bool line_checked = false;
   const auto& limits = worker_.snapshot().config.limits;
   between_requests_ = rbeg_ == rend_;
   set_deadline(&client_, between_requests_ && !first_request_ ? limits.idle_timeout.count()
@@ -226,6 +227,10 @@ awaitable<Session::HeadResult> Session::read_head(http::RequestHead& head,
       if (size >= limits.max_header_bytes) {
         err = {431, "request head too large"};
         co_return HeadResult::kError;
+      }
+      if (!line_checked && http::check_request_line(data, size, err) != http::ParseStatus::kIncomplete) {
+        if (err.status != 0) co_return HeadResult::kError;
+        line_checked = true;
       }
     }
     if (closing_ || worker_.draining()) {

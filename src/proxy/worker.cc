@@ -95,7 +95,9 @@ void Worker::on_accept(const boost::system::error_code& ec, tcp::socket socket) 
 void Worker::schedule_tick() {
   tick_timer_.expires_after(kTickInterval);
   tick_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
+    // A tick already queued when stop() cancelled the timer still runs with
+    // success; it must not re-arm, or the loop never runs out of work.
+    if (ec || stopped_) return;
     on_tick();
     schedule_tick();
   });
@@ -153,6 +155,7 @@ void Worker::begin_drain() {
 void Worker::stop() {
   asio::post(io_, [this] {
     draining_ = true;
+    stopped_ = true;
     boost::system::error_code ec;
     acceptor_.close(ec);
     tick_timer_.cancel();

@@ -101,6 +101,7 @@ class Worker {
   core::IntrusiveList<Session> sessions_;
   std::string log_buffer_;
   bool draining_ = false;
+  bool stopped_ = false;
 };
 
 }  // namespace gatehouse::proxy
