@@ -36,6 +36,11 @@ class BufferPool {
       : size_(buffer_size), max_free_(max_free) {}
   std::size_t buffer_size() const { return size_; }
 
+  // Frees all but `keep` idle buffers (memory goes back to malloc).
+  void shrink(std::size_t keep) {
+    if (free_.size() > keep) free_.resize(keep);
+  }
+
   Buffer take() {
     if (free_.empty()) return Buffer(this, std::unique_ptr<char[]>(new char[size_]));
     Buffer b(this, std::move(free_.back()));

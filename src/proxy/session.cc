@@ -24,8 +24,9 @@ namespace {
 constexpr auto kAwaitEc = [](error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); };
 
 // A client that keeps a connection open but sends nothing gives its read
-// buffer back after this long (see wait_for_bytes).
-constexpr int64_t kParkAfterMs = 1000;
+// buffer back after this long (see wait_for_bytes). Under load connections
+// are never idle this long, so the fast path keeps its buffer.
+constexpr int64_t kParkAfterMs = 200;
 constexpr int kMaxLeadingEmptyLines = 8;
 
 void append_uint(std::string& out, uint64_t v) {
@@ -101,12 +102,12 @@ Session::Session(Worker& worker, tcp::socket socket)
                      : addr.to_string();
   }
   rcap_ = worker_.small_buffers().buffer_size();
-  method_.reserve(16);
-  raw_path_.reserve(128);
   worker_.add_session(this);
+  worker_.metrics_mut().open_connections().add();
 }
 
 Session::~Session() {
+  worker_.metrics_mut().open_connections().sub();
   worker_.remove_session(this);
   if (upstream_conn_) {
     error_code ec;
@@ -151,10 +152,11 @@ void Session::abort() {
 
 // Waits for at least one more byte from the client into rbuf_. An idle
 // keep-alive connection first waits with its buffer (the cheap path under
-// load: no extra system call); if nothing arrives for kParkAfterMs the tick
-// cancels that read, the buffer goes back to the pool, and the connection
-// waits with a 1-byte MSG_PEEK instead, holding no buffer at all.
-awaitable<bool> Session::wait_for_bytes() {
+// load: no extra system call). If nothing arrives for kParkAfterMs the tick
+// cancels that read and the session parks: the buffer goes back to the pool,
+// the coroutine ends (freeing its frames) and a 1-byte MSG_PEEK callback
+// holds the connection until the client speaks again (see park()).
+awaitable<Session::WaitResult> Session::wait_for_bytes() {
   if (!rbuf_) rbuf_ = worker_.small_buffers().take();
   if (rbeg_ == rend_) rbeg_ = rend_ = 0;
   if (rend_ == rcap_ && rbeg_ > 0) {
@@ -163,8 +165,7 @@ awaitable<bool> Session::wait_for_bytes() {
     rbeg_ = 0;
   }
   error_code ec;
-  bool idle = rbeg_ == rend_;
-  idle_read_ = idle;
+  idle_read_ = rbeg_ == rend_;
   idle_since_ms_ = core::monotonic_ms();
   park_requested_ = false;
   std::size_t n = co_await client_.async_read_some(
@@ -173,19 +174,28 @@ awaitable<bool> Session::wait_for_bytes() {
   if (ec == asio::error::operation_aborted && park_requested_ && !timed_out_ && !closing_) {
     rbuf_.release();
     rbeg_ = rend_ = 0;
-    co_await client_.async_receive(asio::buffer(&peek_byte_, 1), tcp::socket::message_peek,
-                                   kAwaitEc(ec));
-    if (ec || closing_) co_return false;
-    rbuf_ = worker_.small_buffers().take();
-    n = client_.read_some(asio::buffer(rbuf_.data(), rcap_), ec);
+    worker_.note_parked();
+    parked_ = true;
+    co_return WaitResult::kParked;
   }
-  if (ec || n == 0) co_return false;
+  if (ec || n == 0) co_return WaitResult::kClosed;
   rend_ += n;
-  co_return true;
+  co_return WaitResult::kData;
 }
 
-awaitable<Session::HeadResult> Session::read_head(http::RequestHead& head,
-                                                  http::ParseError& err) {
+void Session::park(std::unique_ptr<Session> self) {
+  Session* s = self.get();
+  s->client_.async_receive(
+      asio::buffer(&s->peek_byte_, 1), tcp::socket::message_peek,
+      [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
+        Session* s = self.get();
+        s->parked_ = false;
+        if (ec || n == 0 || s->closing_ || s->worker_.draining()) return;  // self closes it
+        s->worker_.spawn_session(std::move(self));
+      });
+}
+
+awaitable<Session::HeadResult> Session::read_head(http::ParseError& err) {
   std::size_t scanned = 0;
   int empty_lines = 0;
   bool line_checked = false;
@@ -221,7 +231,8 @@ awaitable<Session::HeadResult> Session::read_head(http::RequestHead& head,
           err = {431, "request head too large"};
           co_return HeadResult::kError;
         }
-        http::ParseStatus s = http::parse_request_head(data, end, head, err);
+        if (!ex_) ex_ = worker_.exchanges().take();
+        http::ParseStatus s = http::parse_request_head(data, end, ex_->head, err);
         co_return s == http::ParseStatus::kComplete ? HeadResult::kComplete : HeadResult::kError;
       }
       if (size >= limits.max_header_bytes) {
@@ -236,8 +247,9 @@ awaitable<Session::HeadResult> Session::read_head(http::RequestHead& head,
     if (closing_ || worker_.draining()) {
       if (between_requests_) co_return HeadResult::kClosed;
     }
-    bool ok = co_await wait_for_bytes();
-    if (!ok) {
+    WaitResult w = co_await wait_for_bytes();
+    if (w == WaitResult::kParked) co_return HeadResult::kParked;
+    if (w == WaitResult::kClosed) {
       if (timed_out_ && rend_ > rbeg_ && !between_requests_) {
         err = {408, "request head not received in time"};
         co_return HeadResult::kError;
@@ -248,48 +260,45 @@ awaitable<Session::HeadResult> Session::read_head(http::RequestHead& head,
 }
 
 awaitable<void> Session::run() {
-  worker_.metrics_mut().open_connections().add();
   while (!closing_) {
-    http::RequestHead head;
     http::ParseError err;
-    HeadResult r = co_await read_head(head, err);
+    HeadResult r = co_await read_head(err);
+    if (r == HeadResult::kParked) co_return;
     if (r == HeadResult::kClosed) break;
     begin_request();
     if (r == HeadResult::kError) {
-      if (head.method.empty()) {
-        method_.clear();
-        raw_path_.clear();
-      }
       worker_.metrics_mut().count_rejected(err.status);
       co_await respond_problem(err.status, err.detail, false);
       break;
     }
-    Outcome o = co_await serve(head);
+    Outcome o = co_await serve(ex_->head);
     first_request_ = false;
+    worker_.exchanges().give_back(std::move(ex_));
     if (o == Outcome::kClose || worker_.draining()) break;
   }
+  worker_.exchanges().give_back(std::move(ex_));
   clear_deadline();
   between_requests_ = true;
   error_code ec;
   client_.shutdown(tcp::socket::shutdown_send, ec);
   client_.close(ec);
-  worker_.metrics_mut().open_connections().sub();
 }
 
 void Session::begin_request() {
   if (start_ns_ == 0) start_ns_ = core::monotonic_ns();
+  if (!ex_) ex_ = worker_.exchanges().take();
   request_id_len_ = 0;
   route_ = upstream_ = target_ = -1;
   upstream_latency_us_ = -1;
   bytes_in_ = bytes_out_ = 0;
-  method_.clear();
-  raw_path_.clear();
+  ex_->method.clear();
+  ex_->raw_path.clear();
 }
 
 awaitable<Session::Outcome> Session::serve(http::RequestHead& head) {
   const Snapshot& snap = worker_.snapshot();
-  method_.assign(head.method);
-  raw_path_.assign(head.path);
+  ex_->method.assign(head.method);
+  ex_->raw_path.assign(head.path);
   if (!head.request_id.empty()) {
     request_id_len_ = head.request_id.size();
     std::memcpy(request_id_buf_, head.request_id.data(), request_id_len_);
@@ -306,30 +315,30 @@ awaitable<Session::Outcome> Session::serve(http::RequestHead& head) {
     co_await respond_problem(404, "no route matches *", head.keep_alive && !has_body);
     co_return head.keep_alive && !has_body ? Outcome::kKeepAlive : Outcome::kClose;
   }
-  http::normalize_path(head.path, normalized_path_);
+  http::normalize_path(head.path, ex_->normalized_path);
   char host_buf[256];
   std::string_view host = lower_host(head.host, host_buf);
   RequestHeaders headers(head);
-  snap.router.match(host, normalized_path_, head.method, headers, match_);
+  snap.router.match(host, ex_->normalized_path, head.method, headers, ex_->match);
   bool keep = head.keep_alive && !has_body;
-  if (match_.kind == router::MatchResult::Kind::kNotFound) {
-    std::string detail = "no route matches " + normalized_path_;
+  if (ex_->match.kind == router::MatchResult::Kind::kNotFound) {
+    std::string detail = "no route matches " + ex_->normalized_path;
     co_await respond_problem(404, detail, keep);
     co_return keep ? Outcome::kKeepAlive : Outcome::kClose;
   }
-  if (match_.kind == router::MatchResult::Kind::kMethodNotAllowed) {
-    std::string detail = "method " + method_ + " not allowed here";
-    co_await respond_problem(405, detail, keep, match_.allow);
+  if (ex_->match.kind == router::MatchResult::Kind::kMethodNotAllowed) {
+    std::string detail = "method " + ex_->method + " not allowed here";
+    co_await respond_problem(405, detail, keep, ex_->match.allow);
     co_return keep ? Outcome::kKeepAlive : Outcome::kClose;
   }
-  route_ = static_cast<int>(match_.route_index);
+  route_ = static_cast<int>(ex_->match.route_index);
   if (limits.max_body_bytes && head.facts.body == BodyKind::kLength &&
       head.facts.content_length > *limits.max_body_bytes) {
     worker_.metrics_mut().count_rejected(413);
     co_await respond_problem(413, "request body larger than max_body_bytes", false);
     co_return Outcome::kClose;
   }
-  const CompiledRoute& route = snap.routes[match_.route_index];
+  const CompiledRoute& route = snap.routes[ex_->match.route_index];
   if (!route.plugins.empty()) {
     RequestContext ctx = plugin_context(&head);
     LocalReply reply;
@@ -347,15 +356,15 @@ awaitable<Session::Outcome> Session::serve(http::RequestHead& head) {
 awaitable<Session::Outcome> Session::respond_direct(const http::RequestHead& head, int route) {
   const CompiledRoute& r = worker_.snapshot().routes[static_cast<std::size_t>(route)];
   bool keep = head.keep_alive && head.facts.body == BodyKind::kNone && !worker_.draining();
-  out_head_.assign(r.direct_head);
-  append_header(out_head_, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
-  append_header(out_head_, "Date", worker_.clock().http_date());
-  if (!keep) out_head_.append("Connection: close\r\n");
-  out_head_.append("\r\n");
+  ex_->out_head.assign(r.direct_head);
+  append_header(ex_->out_head, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
+  append_header(ex_->out_head, "Date", worker_.clock().http_date());
+  if (!keep) ex_->out_head.append("Connection: close\r\n");
+  ex_->out_head.append("\r\n");
   bool is_head = head.method == "HEAD";
   std::size_t body = is_head ? 0 : r.direct_body.size();
   rbeg_ += head.head_size;
-  bool ok = co_await write_client(out_head_, r.direct_body.data(), body);
+  bool ok = co_await write_client(ex_->out_head, r.direct_body.data(), body);
   bytes_out_ = body;
   finish_request(r.direct_status);
   co_return ok && keep ? Outcome::kKeepAlive : Outcome::kClose;
@@ -381,27 +390,27 @@ awaitable<void> Session::respond_problem(int status, std::string_view detail, bo
   observability::append_json_string(body, std::string_view(request_id_buf_, request_id_len_));
   body.append("}");
   keep_alive = keep_alive && !worker_.draining();
-  out_head_.clear();
-  out_head_.append("HTTP/1.1 ");
-  append_uint(out_head_, static_cast<uint64_t>(status));
-  out_head_.push_back(' ');
-  out_head_.append(http::reason_phrase(status)).append("\r\n");
-  append_header(out_head_, "Content-Type", "application/problem+json");
-  out_head_.append("Content-Length: ");
-  append_uint(out_head_, body.size());
-  out_head_.append("\r\n");
-  append_header(out_head_, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
-  append_header(out_head_, "Date", worker_.clock().http_date());
-  if (!allow.empty()) append_header(out_head_, "Allow", allow);
-  out_head_.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
-  bool head_request = method_ == "HEAD";
+  ex_->out_head.clear();
+  ex_->out_head.append("HTTP/1.1 ");
+  append_uint(ex_->out_head, static_cast<uint64_t>(status));
+  ex_->out_head.push_back(' ');
+  ex_->out_head.append(http::reason_phrase(status)).append("\r\n");
+  append_header(ex_->out_head, "Content-Type", "application/problem+json");
+  ex_->out_head.append("Content-Length: ");
+  append_uint(ex_->out_head, body.size());
+  ex_->out_head.append("\r\n");
+  append_header(ex_->out_head, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
+  append_header(ex_->out_head, "Date", worker_.clock().http_date());
+  if (!allow.empty()) append_header(ex_->out_head, "Allow", allow);
+  ex_->out_head.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
+  bool head_request = ex_->method == "HEAD";
   if (keep_alive && rend_ > rbeg_) {
     // Consume the request head; only bodiless requests are kept alive.
     std::size_t scanned = 0;
     std::size_t end = http::find_head_end(rbuf_.data() + rbeg_, rend_ - rbeg_, scanned);
     if (end != 0 && end != http::kBareLf) rbeg_ += end;
   }
-  co_await write_client(out_head_, body.data(), head_request ? 0 : body.size());
+  co_await write_client(ex_->out_head, body.data(), head_request ? 0 : body.size());
   bytes_out_ = head_request ? 0 : body.size();
   finish_request(status);
 }
@@ -418,53 +427,53 @@ awaitable<bool> Session::write_client(const std::string& head, const char* body,
 
 std::string_view Session::request_path_for_upstream(const http::RequestHead& head, int route) {
   const CompiledRoute& r = worker_.snapshot().routes[static_cast<std::size_t>(route)];
-  upstream_path_.clear();
+  ex_->upstream_path.clear();
   if (r.rewrite.empty()) {
-    upstream_path_.append(normalized_path_);
+    ex_->upstream_path.append(ex_->normalized_path);
   } else {
     for (const RewritePiece& p : r.rewrite) {
       if (!p.param) {
-        upstream_path_.append(p.text);
+        ex_->upstream_path.append(p.text);
         continue;
       }
-      for (std::size_t i = 0; i < match_.param_count; ++i) {
-        if (match_.params[i].name == p.text) upstream_path_.append(match_.params[i].value);
+      for (std::size_t i = 0; i < ex_->match.param_count; ++i) {
+        if (ex_->match.params[i].name == p.text) ex_->upstream_path.append(ex_->match.params[i].value);
       }
     }
     // A rewrite must never produce dot segments, whatever the params held.
-    if (http::has_dot_segment(upstream_path_) || upstream_path_.empty() ||
-        upstream_path_[0] != '/') {
+    if (http::has_dot_segment(ex_->upstream_path) || ex_->upstream_path.empty() ||
+        ex_->upstream_path[0] != '/') {
       std::string normalized;
-      if (upstream_path_.empty() || upstream_path_[0] != '/') upstream_path_.insert(0, "/");
-      http::normalize_path(upstream_path_, normalized);
-      upstream_path_ = std::move(normalized);
+      if (ex_->upstream_path.empty() || ex_->upstream_path[0] != '/') ex_->upstream_path.insert(0, "/");
+      http::normalize_path(ex_->upstream_path, normalized);
+      ex_->upstream_path = std::move(normalized);
     }
   }
   if (head.has_query) {
-    upstream_path_.push_back('?');
-    upstream_path_.append(head.query);
+    ex_->upstream_path.push_back('?');
+    ex_->upstream_path.append(head.query);
   }
-  return upstream_path_;
+  return ex_->upstream_path;
 }
 
 void Session::build_upstream_head(const http::RequestHead& head, std::string_view path) {
   std::string_view conn = connection_tokens(head.headers, head.header_count);
-  std::string& out = out_head_;
+  std::string& out = ex_->out_head;
   out.clear();
   out.append(head.method).push_back(' ');
   out.append(path).append(" HTTP/1.1\r\n");
   std::string_view xff;
   bool host_seen = false;
-  edits_.set.clear();
-  edits_.remove.clear();
+  ex_->edits.set.clear();
+  ex_->edits.remove.clear();
   if (const auto* plugins = route_plugins()) {
     RequestContext ctx = plugin_context(&head);
-    for (const auto& plugin : *plugins) plugin->on_upstream_request(ctx, edits_);
+    for (const auto& plugin : *plugins) plugin->on_upstream_request(ctx, ex_->edits);
   }
   for (std::size_t i = 0; i < head.header_count; ++i) {
     const http::Header& h = head.headers[i];
     if (http::is_hop_by_hop(h.name, conn)) continue;
-    if (!edits_.empty() && edits_.drops(h.name)) continue;
+    if (!ex_->edits.empty() && ex_->edits.drops(h.name)) continue;
     switch (h.name.size()) {
       case 4:
         if (http::iequals(h.name, "host")) host_seen = true;
@@ -493,7 +502,7 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
     }
     append_header(out, h.name, h.value);
   }
-  for (const auto& [name, value] : edits_.set) append_header(out, name, value);
+  for (const auto& [name, value] : ex_->edits.set) append_header(out, name, value);
   if (!host_seen && !head.host.empty()) append_header(out, "Host", head.host);
   append_header(out, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
   out.append("X-Forwarded-For: ");
@@ -542,7 +551,7 @@ uint64_t Session::balance_hash(const http::RequestHead& head, const CompiledUpst
     case config::HashOn::kIp:
       return hash_key(client_ip_.data(), client_ip_.size());
     case config::HashOn::kPath:
-      return hash_key(normalized_path_.data(), normalized_path_.size());
+      return hash_key(ex_->normalized_path.data(), ex_->normalized_path.size());
     case config::HashOn::kNone:
       break;
   }
@@ -621,9 +630,9 @@ void Session::append_log_line(int status, int64_t end_ns) {
   out.append("{\"request_id\":");
   append_json_string(out, std::string_view(request_id_buf_, request_id_len_));
   out.append(",\"timestamp\":\"").append(worker_.clock().rfc3339_ms(ts)).append("\",\"method\":");
-  append_json_string(out, method_);
+  append_json_string(out, ex_->method);
   out.append(",\"path\":");
-  append_json_string(out, raw_path_);
+  append_json_string(out, ex_->raw_path);
   out.append(",\"route\":");
   if (route_ >= 0) {
     append_json_string(out, snap.routes[static_cast<std::size_t>(route_)].name);

@@ -12,6 +12,7 @@
 #include "core/buffer_pool.h"
 #include "core/intrusive_list.h"
 #include "http/http1_parser.h"
+#include "proxy/exchange.h"
 #include "proxy/plugin.h"
 #include "proxy/worker.h"
 #include "router/router.h"
@@ -25,8 +26,14 @@ class Session : public core::ListHook<Session> {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // The connection's whole life; returns when it is closed.
+  // Serves requests until the connection closes, or until it parks (see
+  // parked()).
   boost::asio::awaitable<void> run();
+  // True when run() returned because the client went idle: the caller hands
+  // the session to park(), which resumes it with a new run() when the client
+  // sends again, or destroys it when the client goes away.
+  bool parked() const { return parked_; }
+  static void park(std::unique_ptr<Session> self);
 
   // Called by the worker's tick: enforces the current deadline.
   void check_deadline(int64_t now_ms);
@@ -37,11 +44,12 @@ class Session : public core::ListHook<Session> {
   void abort();
 
  private:
-  enum class HeadResult { kComplete, kClosed, kError };
+  enum class HeadResult { kComplete, kClosed, kError, kParked };
+  enum class WaitResult { kData, kClosed, kParked };
   enum class Outcome { kKeepAlive, kClose };
 
-  boost::asio::awaitable<HeadResult> read_head(http::RequestHead& head, http::ParseError& err);
-  boost::asio::awaitable<bool> wait_for_bytes();
+  boost::asio::awaitable<HeadResult> read_head(http::ParseError& err);
+  boost::asio::awaitable<WaitResult> wait_for_bytes();
   boost::asio::awaitable<bool> read_upstream_head(http::ResponseHead& resp, std::size_t& ulen,
                                                   int& status, std::string_view& detail);
   boost::asio::awaitable<bool> stream_request_body(const http::RequestHead& head,
@@ -86,6 +94,7 @@ class Session : public core::ListHook<Session> {
   char peek_byte_ = 0;
   bool idle_read_ = false;
   bool park_requested_ = false;
+  bool parked_ = false;
   int64_t idle_since_ms_ = 0;
 
   // The upstream side of the current request.
@@ -103,19 +112,13 @@ class Session : public core::ListHook<Session> {
   bool client_http10_ = false;  // HTTP/1.0 client: no interim responses
   bool dechunk_ = false;  // HTTP/1.0 client, chunked upstream response
 
-  // Reused per request (no allocation once grown).
-  std::string normalized_path_;
-  std::string upstream_path_;
-  std::string out_head_;
-  HeaderEdits edits_;  // plugin edits for the head being written
-  router::MatchResult match_;
+  // The request in flight (null between requests).
+  std::unique_ptr<Exchange> ex_;
 
   // Per-request facts for the access log and metrics.
   int64_t start_ns_ = 0;
   char request_id_buf_[128];
   std::size_t request_id_len_ = 0;
-  std::string method_;
-  std::string raw_path_;
   int route_ = -1;
   int upstream_ = -1;
   int target_ = -1;

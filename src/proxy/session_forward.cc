@@ -89,8 +89,16 @@ awaitable<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_
   ulen = 0;
   std::size_t scanned = 0;
   while (true) {
-    error_code ec;
-    set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
+    // After an interim response the next head may already be buffered.
+    std::size_t end = ulen ? http::find_head_end(ubuf_.data(), ulen, scanned) : 0;
+    if (end == 0 && ulen == ucap_) {
+      status = 502;
+      detail = "upstream response head too large";
+      co_return false;
+    }
+    if (end == 0) {
+      error_code ec;
+      set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
     std::size_t n = co_await upstream_conn_->socket.async_read_some(
         asio::buffer(ubuf_.data() + ulen, ucap_ - ulen), await_ec(ec));
     clear_deadline();
@@ -105,20 +113,13 @@ awaitable<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_
       }
       co_return false;
     }
-    ulen += n;
-    std::size_t end = http::find_head_end(ubuf_.data(), ulen, scanned);
+      ulen += n;
+      continue;
+    }
     if (end == http::kBareLf) {
       status = 502;
       detail = "malformed upstream response";
       co_return false;
-    }
-    if (end == 0) {
-      if (ulen == ucap_) {
-        status = 502;
-        detail = "upstream response head too large";
-        co_return false;
-      }
-      continue;
     }
     resp = http::ResponseHead{};
     http::ParseError err;
@@ -304,7 +305,7 @@ awaitable<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     co_await asio::async_write(client_, asio::buffer(kContinue), await_ec(ec));
   }
   build_upstream_head(head, request_path_for_upstream(head, route));
-  // From here on the request head's views are not needed: out_head_ holds
+  // From here on the request head's views are not needed: ex_->out_head holds
   // what goes upstream.
 
   // 2. Choose a target and send the request (retrying as described above).
@@ -365,7 +366,7 @@ awaitable<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
       upstream_conn_->socket.set_option(tcp::no_delay(true), ec);
     }
     us.balancer->on_request_start(target);
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(out_head_),
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(ex_->out_head),
                                            asio::buffer(rbuf_.data() + body_off, body_bytes)};
     set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
     co_await asio::async_write(upstream_conn_->socket, bufs, await_ec(ec));
@@ -417,7 +418,7 @@ awaitable<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   bytes_in_ = payload;
 
   // 3. The response: head, the body bytes that came with it, then the rest.
-  bool is_head = method_ == "HEAD";
+  bool is_head = ex_->method == "HEAD";
   BodyKind kind = http::response_body_kind(resp, is_head);
   dechunk_ = kind == BodyKind::kChunked && head.minor_version == 0;
   bool client_keep = head.keep_alive && !worker_.draining() && kind != BodyKind::kUntilClose &&
@@ -461,18 +462,18 @@ awaitable<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   // delimited by closing the connection (RFC 9112 7.1).
   const HeaderEdits* edits = nullptr;
   if (const auto* plugins = route_plugins()) {
-    edits_.set.clear();
-    edits_.remove.clear();
+    ex_->edits.set.clear();
+    ex_->edits.remove.clear();
     RequestContext ctx = plugin_context(nullptr);
     for (auto it = plugins->rbegin(); it != plugins->rend(); ++it) {
-      (*it)->on_response_headers(ctx, resp.status, edits_);
+      (*it)->on_response_headers(ctx, resp.status, ex_->edits);
     }
-    edits = &edits_;
+    edits = &ex_->edits;
   }
-  build_client_head(out_head_, resp, dechunk_ ? BodyKind::kUntilClose : kind,
+  build_client_head(ex_->out_head, resp, dechunk_ ? BodyKind::kUntilClose : kind,
                     std::string_view(request_id_buf_, request_id_len_), client_keep, edits);
   int status = resp.status;
-  bool ok = co_await write_client(out_head_, ubuf_.data() + head_end, first);
+  bool ok = co_await write_client(ex_->out_head, ubuf_.data() + head_end, first);
   if (ok) ok = co_await stream_response_body(kind, remaining, resp_decoder, upstream_clean);
   ubuf_.release();
   us.balancer->on_request_end(target);

@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <malloc.h>
 
 #include "proxy/session.h"
 
@@ -19,11 +20,14 @@ namespace {
 constexpr auto kTickInterval = std::chrono::milliseconds(100);
 constexpr int64_t kUpstreamIdleMs = 60000;
 constexpr std::size_t kMaxIdlePerTarget = 256;
+constexpr std::size_t kTrimAfterParked = 32;
+constexpr std::size_t kKeepFree = 64;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
 asio::awaitable<void> run_session(std::unique_ptr<Session> session) {
   co_await session->run();
+  if (session->parked()) Session::park(std::move(session));
 }
 
 }  // namespace
@@ -86,8 +90,7 @@ void Worker::start_accepting() {
 void Worker::on_accept(const boost::system::error_code& ec, tcp::socket socket) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
   if (!ec && !draining_) {
-    asio::co_spawn(io_, run_session(std::make_unique<Session>(*this, std::move(socket))),
-                   asio::detached);
+    spawn_session(std::make_unique<Session>(*this, std::move(socket)));
   }
   start_accepting();
 }
@@ -119,6 +122,24 @@ void Worker::on_tick() {
     }
   }
   if (!log_buffer_.empty()) log_.submit(log_buffer_);
+  release_idle_memory(now);
+}
+
+// After a burst of clients went idle, their buffers sit in the free lists and
+// in malloc's heap, still resident. Give most back to the kernel, at most
+// once a second: idle connections should cost well under a kilobyte each.
+void Worker::release_idle_memory(int64_t now) {
+  if (parked_since_trim_ < kTrimAfterParked || now - last_trim_ms_ < 500) return;
+  parked_since_trim_ = 0;
+  last_trim_ms_ = now;
+  small_buffers_.shrink(kKeepFree);
+  large_buffers_.shrink(kKeepFree / 4);
+  exchanges_.shrink(kKeepFree);
+  malloc_trim(0);
+}
+
+void Worker::spawn_session(std::unique_ptr<Session> session) {
+  asio::co_spawn(io_, run_session(std::move(session)), asio::detached);
 }
 
 void Worker::add_session(Session* s) { sessions_.push_back(s); }

@@ -18,6 +18,7 @@
 #include "observability/access_log.h"
 #include "observability/metrics.h"
 #include "proxy/balancer.h"
+#include "proxy/exchange.h"
 #include "proxy/snapshot.h"
 
 namespace gatehouse::proxy {
@@ -70,14 +71,19 @@ class Worker {
   core::RequestIdGenerator& request_ids() { return request_ids_; }
   core::BufferPool& small_buffers() { return small_buffers_; }
   core::BufferPool& large_buffers() { return large_buffers_; }
+  ExchangePool& exchanges() { return exchanges_; }
   UpstreamState& upstream(int index) { return upstreams_[static_cast<std::size_t>(index)]; }
   std::string& log_buffer() { return log_buffer_; }
   bool log_enabled() const { return log_.enabled(); }
   bool draining() const { return draining_; }
+  // Starts (or resumes, after parking) a session's coroutine.
+  void spawn_session(std::unique_ptr<Session> session);
   void add_session(Session* s);
   void remove_session(Session* s);
   // Gives an upstream connection back to its target's idle pool.
   void park_upstream(int upstream, int target, std::unique_ptr<UpstreamConnection> c);
+  // A session gave its read buffer back because its client went idle.
+  void note_parked() { ++parked_since_trim_; }
 
  private:
   void start_accepting();
@@ -85,6 +91,7 @@ class Worker {
   void schedule_tick();
   void on_tick();
   void close_idle_sessions();
+  void release_idle_memory(int64_t now_ms);
 
   unsigned id_;
   boost::asio::io_context io_;
@@ -97,11 +104,14 @@ class Worker {
   core::RequestIdGenerator request_ids_;
   core::BufferPool small_buffers_;
   core::BufferPool large_buffers_;
+  ExchangePool exchanges_;
   std::vector<UpstreamState> upstreams_;
   core::IntrusiveList<Session> sessions_;
   std::string log_buffer_;
   bool draining_ = false;
   bool stopped_ = false;
+  std::size_t parked_since_trim_ = 0;
+  int64_t last_trim_ms_ = 0;
 };
 
 }  // namespace gatehouse::proxy

@@ -117,6 +117,8 @@ def test_upstream_connect_errors_counter_increases_after_refused_target(gateway)
 
 def test_open_connections_gauge_tracks_client_connections(gw):
     gauge = "gatehouse_open_connections"
+    # Let the fixture's readiness probe connection drain out of the gauge first.
+    wait_for(lambda: metric_sum(gw.metrics(), gauge) == 0, timeout=3)
     base = metric_sum(gw.metrics(), gauge)
     conns = [RawConn(gw.port) for _ in range(3)]
     try:

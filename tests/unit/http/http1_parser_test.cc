@@ -112,8 +112,7 @@ TEST(Http1ParserRequestLine, ParsesHttp10Request) {
 }
 
 TEST(Http1ParserRequestLine, ParsesAbsoluteFormIntoAuthorityPathAndQuery) {
-  RequestParse p(
-      "GET http://example.com:8080/a/b?x=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
+  RequestParse p("GET http://example.com:8080/a/b?x=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
   ASSERT_TRUE(p.ok()) << p.err().detail;
   EXPECT_EQ(p.head().authority, "example.com:8080");
   EXPECT_EQ(p.head().path, "/a/b");
@@ -389,7 +388,9 @@ TEST(Http1ParserFields, RejectsNulInValue) {
 
 TEST(Http1ParserFields, RejectsControlCharacterInValue) {
   EXPECT_EQ(RequestParse(get_with("X-A: a\x01"
-                                  "b\r\n")).rejection(), 400);
+                                  "b\r\n"))
+                .rejection(),
+            400);
 }
 
 TEST(Http1ParserFields, RejectsDelInValue) {
@@ -881,10 +882,9 @@ TEST(Http1ParserResponse, RejectsContentLengthWithTransferEncodingWith502) {
 }
 
 TEST(Http1ParserResponse, RejectsUnknownTransferCodingWith502) {
-  EXPECT_EQ(
-      ResponseParse(response_with("HTTP/1.1 200 OK", "Transfer-Encoding: foo, chunked\r\n"))
-          .rejection(),
-      502);
+  EXPECT_EQ(ResponseParse(response_with("HTTP/1.1 200 OK", "Transfer-Encoding: foo, chunked\r\n"))
+                .rejection(),
+            502);
 }
 
 TEST(Http1ParserResponse, ContentLengthGivesLengthBody) {
@@ -1098,7 +1098,8 @@ TEST(ChunkedDecoder, RejectsBareLfInTrailer) {
 
 TEST(ChunkedDecoder, RejectsOversizedTrailerSection) {
   std::string body = "0\r\n";
-  for (int i = 0; i < 200; ++i) body += "X-" + std::to_string(i) + ": " + std::string(100, 'v') + "\r\n";
+  for (int i = 0; i < 200; ++i)
+    body += "X-" + std::to_string(i) + ": " + std::string(100, 'v') + "\r\n";
   body += "\r\n";
   EXPECT_EQ(decode(body).result, kError);
 }

@@ -23,9 +23,7 @@ TEST(PathNormalize, KeepsRoot) { EXPECT_EQ(normalized("/"), "/"); }
 
 TEST(PathNormalize, RemovesSingleDotSegment) { EXPECT_EQ(normalized("/a/./b"), "/a/b"); }
 
-TEST(PathNormalize, DoubleDotRemovesPreviousSegment) {
-  EXPECT_EQ(normalized("/a/b/../c"), "/a/c");
-}
+TEST(PathNormalize, DoubleDotRemovesPreviousSegment) { EXPECT_EQ(normalized("/a/b/../c"), "/a/c"); }
 
 TEST(PathNormalize, ResolvesMixedDotSegments) { EXPECT_EQ(normalized("/a/./b/../c"), "/a/c"); }
 
@@ -35,9 +33,7 @@ TEST(PathNormalize, DoubleDotsBeyondRootStayAtRoot) {
   EXPECT_EQ(normalized("/a/../../../b"), "/b");
 }
 
-TEST(PathNormalize, DoubleDotRemovingOnlySegmentLeavesRoot) {
-  EXPECT_EQ(normalized("/a/.."), "/");
-}
+TEST(PathNormalize, DoubleDotRemovingOnlySegmentLeavesRoot) { EXPECT_EQ(normalized("/a/.."), "/"); }
 
 TEST(PathNormalize, TrailingDotKeepsTrailingSlash) { EXPECT_EQ(normalized("/a/."), "/a/"); }
 
@@ -72,9 +68,7 @@ TEST(PathNormalize, DecodesEncodedUnreservedLettersDigitsAndMarks) {
   EXPECT_EQ(normalized("/%41%62%30%2D%5F%2E"), "/Ab0-_.");
 }
 
-TEST(PathNormalize, RemovesDecodedDoubleDotSegment) {
-  EXPECT_EQ(normalized("/a/%2e%2e/b"), "/b");
-}
+TEST(PathNormalize, RemovesDecodedDoubleDotSegment) { EXPECT_EQ(normalized("/a/%2e%2e/b"), "/b"); }
 
 TEST(PathNormalize, RemovesPartlyEncodedDoubleDotSegment) {
   EXPECT_EQ(normalized("/a/b/.%2E/c"), "/a/c");
