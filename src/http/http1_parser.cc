@@ -390,6 +390,25 @@ bool is_hop_by_hop(std::string_view name, std::string_view connection_tokens) {
   return listed;
 }
 
+HopByHop::HopByHop(const Header* headers, std::size_t count) {
+  for (std::size_t i = 0; i < count; ++i) {
+    if (headers[i].name.size() != 10 || !iequals(headers[i].name, "connection")) continue;
+    if (count_ == kMaxConnectionFields) {
+      overflow_ = true;
+      break;
+    }
+    connection_[count_++] = headers[i].value;
+  }
+}
+
+bool HopByHop::drops(std::string_view name) const {
+  if (is_hop_by_hop(name, count_ ? connection_[0] : std::string_view())) return true;
+  for (std::size_t i = 1; i < count_; ++i) {
+    if (is_hop_by_hop(name, connection_[i])) return true;
+  }
+  return overflow_;
+}
+
 std::size_t find_head_end(const char* data, std::size_t size, std::size_t& scanned) {
   std::size_t i = scanned;
   while (i < size) {

@@ -100,6 +100,20 @@ bool iequals(std::string_view a, std::string_view b);
 // True when `name` is hop-by-hop (RFC 9110 7.6.1) or listed in `connection`.
 bool is_hop_by_hop(std::string_view name, std::string_view connection_tokens);
 
+// The hop-by-hop filter for one message: the fixed list plus the names listed
+// in every Connection field of that message (there may be several).
+class HopByHop {
+ public:
+  HopByHop(const Header* headers, std::size_t count);
+  bool drops(std::string_view name) const;
+
+ private:
+  static constexpr std::size_t kMaxConnectionFields = 8;
+  std::string_view connection_[kMaxConnectionFields];
+  std::size_t count_ = 0;
+  bool overflow_ = false;  // more Connection fields than we track: drop all non-essential
+};
+
 // Incremental validator of chunked transfer coding (RFC 9112 7.1). Feed it the
 // raw bytes in order; it reports how many of them belong to the body (framing
 // included, so the caller can pass validated bytes through unchanged), and

@@ -77,16 +77,6 @@ class RequestHeaders : public router::HeaderLookup {
   const http::RequestHead& h_;
 };
 
-// Connection header values of a message, for hop-by-hop removal.
-std::string_view connection_tokens(const http::Header* headers, std::size_t count) {
-  for (std::size_t i = 0; i < count; ++i) {
-    if (headers[i].name.size() == 10 && http::iequals(headers[i].name, "connection")) {
-      return headers[i].value;
-    }
-  }
-  return {};
-}
-
 }  // namespace
 
 Session::Session(Worker& worker, tcp::socket socket)
@@ -457,7 +447,7 @@ std::string_view Session::request_path_for_upstream(const http::RequestHead& hea
 }
 
 void Session::build_upstream_head(const http::RequestHead& head, std::string_view path) {
-  std::string_view conn = connection_tokens(head.headers, head.header_count);
+  http::HopByHop hop_by_hop(head.headers, head.header_count);
   std::string& out = ex_->out_head;
   out.clear();
   out.append(head.method).push_back(' ');
@@ -472,7 +462,7 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
   }
   for (std::size_t i = 0; i < head.header_count; ++i) {
     const http::Header& h = head.headers[i];
-    if (http::is_hop_by_hop(h.name, conn)) continue;
+    if (hop_by_hop.drops(h.name)) continue;
     if (!ex_->edits.empty() && ex_->edits.drops(h.name)) continue;
     switch (h.name.size()) {
       case 4:

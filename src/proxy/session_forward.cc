@@ -34,15 +34,6 @@ void append_status_line(std::string& out, int status, std::string_view reason) {
   out.append(reason.empty() ? http::reason_phrase(status) : reason).append("\r\n");
 }
 
-std::string_view connection_value(const http::Header* headers, std::size_t count) {
-  for (std::size_t i = 0; i < count; ++i) {
-    if (headers[i].name.size() == 10 && http::iequals(headers[i].name, "connection")) {
-      return headers[i].value;
-    }
-  }
-  return {};
-}
-
 // Response head for the client: the upstream's fields minus hop-by-hop ones,
 // our framing and request id.
 void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKind kind,
@@ -50,10 +41,10 @@ void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKin
                        const HeaderEdits* edits = nullptr) {
   out.clear();
   append_status_line(out, resp.status, resp.reason);
-  std::string_view conn = connection_value(resp.headers, resp.header_count);
+  http::HopByHop hop_by_hop(resp.headers, resp.header_count);
   for (std::size_t i = 0; i < resp.header_count; ++i) {
     const http::Header& h = resp.headers[i];
-    if (http::is_hop_by_hop(h.name, conn)) continue;
+    if (hop_by_hop.drops(h.name)) continue;
     if (h.name.size() == 12 && http::iequals(h.name, "x-request-id")) continue;
     if (edits != nullptr && edits->drops(h.name)) continue;
     out.append(h.name).append(": ").append(h.value).append("\r\n");

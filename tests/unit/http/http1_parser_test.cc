@@ -1200,3 +1200,29 @@ TEST(ChunkedDecoder, ReportsErrorReason) {
 
 }  // namespace
 }  // namespace gatehouse::http
+
+namespace gatehouse::http {
+namespace {
+
+TEST(HopByHop, DropsNamesListedInEveryConnectionField) {
+  Header headers[] = {{"Connection", "x-one"}, {"X-One", "1"}, {"Connection", "X-Two, keep-alive"},
+                      {"X-Two", "2"}, {"X-Three", "3"}};
+  HopByHop filter(headers, 5);
+  EXPECT_TRUE(filter.drops("x-one"));
+  EXPECT_TRUE(filter.drops("X-TWO"));
+  EXPECT_TRUE(filter.drops("Keep-Alive"));
+  EXPECT_TRUE(filter.drops("Connection"));
+  EXPECT_TRUE(filter.drops("TE"));
+  EXPECT_FALSE(filter.drops("X-Three"));
+}
+
+TEST(HopByHop, WithoutConnectionDropsOnlyTheFixedList) {
+  Header headers[] = {{"X-A", "1"}};
+  HopByHop filter(headers, 1);
+  EXPECT_TRUE(filter.drops("transfer-encoding"));
+  EXPECT_TRUE(filter.drops("proxy-authorization"));
+  EXPECT_FALSE(filter.drops("x-a"));
+}
+
+}  // namespace
+}  // namespace gatehouse::http
