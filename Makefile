@@ -39,7 +39,9 @@ bench-smoke: build
 
 test: build unit asan fuzz e2e bench-smoke
 
-run: build
+# Only what the demo needs, so the first `make run` is quick.
+run: deps build/Makefile
+	cmake --build build -j $(JOBS) --target gatehouse demo-backend
 	./scripts/run-quickstart
 
 bench: build
