@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build unit asan fuzz e2e bench-smoke test run bench format format-check clean
+.PHONY: all deps build unit asan fuzz e2e e2e-asan bench-smoke test run bench format format-check clean
 
 all: build
 
@@ -23,8 +23,14 @@ unit: build
 # Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGATEHOUSE_SANITIZE=ON -DGATEHOUSE_MICROBENCH=OFF
-	cmake --build build-asan -j $(JOBS) --target unit_tests
+	cmake --build build-asan -j $(JOBS) --target unit_tests gatehouse
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit_tests --gtest_brief=1
+
+# The black-box suite against the sanitized gateway: a memory error aborts it
+# and a leak makes it exit non-zero, which the suite's teardown reports.
+e2e-asan: asan build
+	GATEHOUSE_BIN=$(CURDIR)/build-asan/gatehouse ASAN_OPTIONS=detect_leaks=1 \
+	  $(PYTHON) -m pytest tests/e2e -q -p no:cacheprovider -m "not slow"
 
 # libFuzzer on the HTTP/1 request parser for a bounded time (FUZZ_SECONDS).
 FUZZ_SECONDS ?= 60
@@ -37,7 +43,7 @@ e2e: build
 bench-smoke: build
 	./bench/run --smoke
 
-test: build unit asan fuzz e2e bench-smoke
+test: build unit asan fuzz e2e e2e-asan bench-smoke
 
 # Only what the demo needs, so the first `make run` is quick.
 run: deps build/Makefile
