@@ -106,7 +106,7 @@ Session::~Session() {
 }
 
 void Session::set_deadline(tcp::socket* socket, int64_t timeout_ms) {
-  deadline_ms_ = core::monotonic_ms() + timeout_ms;
+  deadline_ms_ = core::coarse_ms() + timeout_ms;
   deadline_socket_ = socket;
   timed_out_ = false;
 }
@@ -156,7 +156,7 @@ awaitable<Session::WaitResult> Session::wait_for_bytes() {
   }
   error_code ec;
   idle_read_ = rbeg_ == rend_;
-  idle_since_ms_ = core::monotonic_ms();
+  idle_since_ms_ = core::coarse_ms();
   park_requested_ = false;
   std::size_t n = co_await client_.async_read_some(
       asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), kAwaitEc(ec));
@@ -409,8 +409,15 @@ awaitable<bool> Session::write_client(const std::string& head, const char* body,
                                       std::size_t body_size) {
   std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body, body_size)};
   error_code ec;
+  std::size_t total = head.size() + body_size;
+  std::size_t n = client_.write_some(bufs, ec);  // non-blocking: usually all of it
+  if (!ec && n == total) co_return true;
+  if (ec && ec != asio::error::would_block) co_return false;
+  if (ec) n = 0;
+  asio::const_buffer rest[2] = {bufs[0] + n, bufs[1] + (n > head.size() ? n - head.size() : 0)};
+  std::array<asio::const_buffer, 2> remaining{rest[0], rest[1]};
   set_deadline(&client_, worker_.snapshot().config.limits.idle_timeout.count());
-  co_await asio::async_write(client_, bufs, kAwaitEc(ec));
+  co_await asio::async_write(client_, remaining, kAwaitEc(ec));
   clear_deadline();
   co_return !ec;
 }

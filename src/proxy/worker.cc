@@ -2,7 +2,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <malloc.h>
 
 #include "proxy/session.h"
@@ -35,9 +34,10 @@ asio::awaitable<void> run_session(std::unique_ptr<Session> session) {
 Worker::Worker(unsigned id, std::shared_ptr<const Snapshot> snapshot,
                observability::AccessLogWriter& log, uint64_t id_prefix)
     : id_(id),
-      // One thread runs this context: no locking around socket I/O; posting
-      // from other threads (drain, stop) stays safe.
-      io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
+      // Only this worker's thread ever touches this context (drain and stop
+      // arrive as flags read by the tick), so Asio can skip all its locks:
+      // the scheduler mutex was ~3% of user time per request (perf).
+      io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE),
       snapshot_(std::move(snapshot)),
       log_(log),
       metrics_(std::make_unique<observability::WorkerMetrics>(snapshot_->routes.size(),
@@ -107,7 +107,14 @@ void Worker::schedule_tick() {
 }
 
 void Worker::on_tick() {
-  int64_t now = core::monotonic_ms();
+  // Other threads never touch this worker's io_context (it runs without
+  // locks); they raise these flags and the tick acts on them.
+  if (stop_requested_.load(std::memory_order_acquire)) {
+    shut_down();
+    return;
+  }
+  if (!draining_ && drain_requested_.load(std::memory_order_acquire)) drain();
+  int64_t now = core::coarse_ms();
   for (Session* s = sessions_.front(); s != nullptr;) {
     Session* next = core::IntrusiveList<Session>::next(s);
     s->check_deadline(now);
@@ -148,7 +155,7 @@ void Worker::remove_session(Session* s) { sessions_.remove(s); }
 void Worker::park_upstream(int upstream, int target, std::unique_ptr<UpstreamConnection> c) {
   TargetState& t = upstreams_[static_cast<std::size_t>(upstream)].targets[static_cast<std::size_t>(target)];
   if (t.idle.size() >= kMaxIdlePerTarget) return;
-  c->idle_since_ms = core::monotonic_ms();
+  c->idle_since_ms = core::coarse_ms();
   ++c->requests;
   t.idle.push_back(std::move(c));
 }
@@ -161,34 +168,37 @@ void Worker::close_idle_sessions() {
   }
 }
 
-void Worker::begin_drain() {
-  asio::post(io_, [this] {
-    draining_ = true;
-    boost::system::error_code ec;
-    acceptor_.close(ec);
-    close_idle_sessions();
-    for (UpstreamState& u : upstreams_) {
-      for (TargetState& t : u.targets) t.idle.clear();
-    }
-  });
+void Worker::begin_drain() { drain_requested_.store(true, std::memory_order_release); }
+
+void Worker::stop() { stop_requested_.store(true, std::memory_order_release); }
+
+// Runs on the worker's thread (from the tick) once drain_requested_ is seen.
+void Worker::drain() {
+  draining_ = true;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  close_idle_sessions();
+  for (UpstreamState& u : upstreams_) {
+    for (TargetState& t : u.targets) t.idle.clear();
+  }
 }
 
-void Worker::stop() {
-  asio::post(io_, [this] {
-    draining_ = true;
-    stopped_ = true;
-    boost::system::error_code ec;
-    acceptor_.close(ec);
-    tick_timer_.cancel();
-    for (Session* s = sessions_.front(); s != nullptr;) {
-      Session* next = core::IntrusiveList<Session>::next(s);
-      s->abort();
-      s = next;
-    }
-    for (UpstreamState& u : upstreams_) {
-      for (TargetState& t : u.targets) t.idle.clear();
-    }
-  });
+// Runs on the worker's thread once stop_requested_ is seen: closes every
+// socket, so the loop runs out of work and run() returns.
+void Worker::shut_down() {
+  draining_ = true;
+  stopped_ = true;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  tick_timer_.cancel();
+  for (Session* s = sessions_.front(); s != nullptr;) {
+    Session* next = core::IntrusiveList<Session>::next(s);
+    s->abort();
+    s = next;
+  }
+  for (UpstreamState& u : upstreams_) {
+    for (TargetState& t : u.targets) t.idle.clear();
+  }
 }
 
 }  // namespace gatehouse::proxy

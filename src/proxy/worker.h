@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,9 +55,10 @@ class Worker {
   void listen();
   // Runs the event loop on the calling thread until stop().
   void run();
-  // Thread-safe: stop accepting, close idle connections, let busy ones finish.
+  // Thread-safe: stop accepting, close idle connections, let busy ones finish
+  // (acted on at the next tick, within 100 ms).
   void begin_drain();
-  // Thread-safe: stop the loop now.
+  // Thread-safe: close everything; run() then returns (at the next tick).
   void stop();
 
   // Number of open client connections (read from any thread).
@@ -92,6 +94,8 @@ class Worker {
   void on_tick();
   void close_idle_sessions();
   void release_idle_memory(int64_t now_ms);
+  void drain();
+  void shut_down();
 
   unsigned id_;
   boost::asio::io_context io_;
@@ -110,6 +114,8 @@ class Worker {
   std::string log_buffer_;
   bool draining_ = false;
   bool stopped_ = false;
+  std::atomic<bool> drain_requested_{false};
+  std::atomic<bool> stop_requested_{false};
   std::size_t parked_since_trim_ = 0;
   int64_t last_trim_ms_ = 0;
 };
