@@ -14,14 +14,13 @@
 namespace gatehouse::proxy {
 
 namespace asio = boost::asio;
-using asio::awaitable;
 using asio::ip::tcp;
 using boost::system::error_code;
 using http::BodyKind;
 
 namespace {
 
-constexpr auto kAwaitEc = [](error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); };
+constexpr auto kAwaitEc = [](error_code& ec) { return asio::redirect_error(use_task, ec); };
 
 // A client that keeps a connection open but sends nothing gives its read
 // buffer back after this long (see wait_for_bytes). Under load connections
@@ -79,7 +78,7 @@ class RequestHeaders : public router::HeaderLookup {
 
 }  // namespace
 
-Session::Session(Worker& worker, tcp::socket socket)
+Session::Session(Worker& worker, Socket socket)
     : worker_(worker), client_(std::move(socket)) {
   error_code ec;
   client_.set_option(tcp::no_delay(true), ec);
@@ -105,7 +104,7 @@ Session::~Session() {
   }
 }
 
-void Session::set_deadline(tcp::socket* socket, int64_t timeout_ms) {
+void Session::set_deadline(Socket* socket, int64_t timeout_ms) {
   deadline_ms_ = core::coarse_ms() + timeout_ms;
   deadline_socket_ = socket;
   timed_out_ = false;
@@ -146,7 +145,7 @@ void Session::abort() {
 // cancels that read and the session parks: the buffer goes back to the pool,
 // the coroutine ends (freeing its frames) and a 1-byte MSG_PEEK callback
 // holds the connection until the client speaks again (see park()).
-awaitable<Session::WaitResult> Session::wait_for_bytes() {
+Task<Session::WaitResult> Session::wait_for_bytes() {
   if (!rbuf_) rbuf_ = worker_.small_buffers().take();
   if (rbeg_ == rend_) rbeg_ = rend_ = 0;
   if (rend_ == rcap_ && rbeg_ > 0) {
@@ -176,7 +175,7 @@ awaitable<Session::WaitResult> Session::wait_for_bytes() {
 void Session::park(std::unique_ptr<Session> self) {
   Session* s = self.get();
   s->client_.async_receive(
-      asio::buffer(&s->peek_byte_, 1), tcp::socket::message_peek,
+      asio::buffer(&s->peek_byte_, 1), Socket::message_peek,
       [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
         Session* s = self.get();
         s->parked_ = false;
@@ -185,7 +184,7 @@ void Session::park(std::unique_ptr<Session> self) {
       });
 }
 
-awaitable<Session::HeadResult> Session::read_head(http::ParseError& err) {
+Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
   std::size_t scanned = 0;
   int empty_lines = 0;
   bool line_checked = false;
@@ -249,7 +248,7 @@ awaitable<Session::HeadResult> Session::read_head(http::ParseError& err) {
   }
 }
 
-awaitable<void> Session::run() {
+Task<void> Session::run() {
   while (!closing_) {
     http::ParseError err;
     HeadResult r = co_await read_head(err);
@@ -270,7 +269,7 @@ awaitable<void> Session::run() {
   clear_deadline();
   between_requests_ = true;
   error_code ec;
-  client_.shutdown(tcp::socket::shutdown_send, ec);
+  client_.shutdown(Socket::shutdown_send, ec);
   client_.close(ec);
 }
 
@@ -285,7 +284,7 @@ void Session::begin_request() {
   ex_->raw_path.clear();
 }
 
-awaitable<Session::Outcome> Session::serve(http::RequestHead& head) {
+Task<Session::Outcome> Session::serve(http::RequestHead& head) {
   const Snapshot& snap = worker_.snapshot();
   ex_->method.assign(head.method);
   ex_->raw_path.assign(head.path);
@@ -343,7 +342,7 @@ awaitable<Session::Outcome> Session::serve(http::RequestHead& head) {
   co_return co_await proxy(head, route_);
 }
 
-awaitable<Session::Outcome> Session::respond_direct(const http::RequestHead& head, int route) {
+Task<Session::Outcome> Session::respond_direct(const http::RequestHead& head, int route) {
   const CompiledRoute& r = worker_.snapshot().routes[static_cast<std::size_t>(route)];
   bool keep = head.keep_alive && head.facts.body == BodyKind::kNone && !worker_.draining();
   ex_->out_head.assign(r.direct_head);
@@ -360,7 +359,7 @@ awaitable<Session::Outcome> Session::respond_direct(const http::RequestHead& hea
   co_return ok && keep ? Outcome::kKeepAlive : Outcome::kClose;
 }
 
-awaitable<void> Session::respond_problem(int status, std::string_view detail, bool keep_alive,
+Task<void> Session::respond_problem(int status, std::string_view detail, bool keep_alive,
                                          std::string_view allow) {
   std::string body;
   body.reserve(160 + detail.size());
@@ -405,7 +404,7 @@ awaitable<void> Session::respond_problem(int status, std::string_view detail, bo
   finish_request(status);
 }
 
-awaitable<bool> Session::write_client(const std::string& head, const char* body,
+Task<bool> Session::write_client(const std::string& head, const char* body,
                                       std::size_t body_size) {
   std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body, body_size)};
   error_code ec;
@@ -557,7 +556,7 @@ uint64_t Session::balance_hash(const http::RequestHead& head, const CompiledUpst
 
 // Pre-reads a chunked request body into rbuf_ (up to the buffer's size), so
 // that a body that fits is validated whole before any byte goes upstream.
-awaitable<bool> Session::buffer_chunked_body(http::ChunkedDecoder& decoder, std::size_t body_off,
+Task<bool> Session::buffer_chunked_body(http::ChunkedDecoder& decoder, std::size_t body_off,
                                              std::size_t& body_bytes, uint64_t& payload,
                                              int& status, std::string_view& detail) {
   const auto& limits = worker_.snapshot().config.limits;

@@ -21,14 +21,14 @@ namespace gatehouse::proxy {
 
 class Session : public core::ListHook<Session> {
  public:
-  Session(Worker& worker, boost::asio::ip::tcp::socket socket);
+  Session(Worker& worker, Socket socket);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   // Serves requests until the connection closes, or until it parks (see
   // parked()).
-  boost::asio::awaitable<void> run();
+  Task<void> run();
   // True when run() returned because the client went idle: the caller hands
   // the session to park(), which resumes it with a new run() when the client
   // sends again, or destroys it when the client goes away.
@@ -48,27 +48,27 @@ class Session : public core::ListHook<Session> {
   enum class WaitResult { kData, kClosed, kParked };
   enum class Outcome { kKeepAlive, kClose };
 
-  boost::asio::awaitable<HeadResult> read_head(http::ParseError& err);
-  boost::asio::awaitable<WaitResult> wait_for_bytes();
-  boost::asio::awaitable<bool> read_upstream_head(http::ResponseHead& resp, std::size_t& ulen,
+  Task<HeadResult> read_head(http::ParseError& err);
+  Task<WaitResult> wait_for_bytes();
+  Task<bool> read_upstream_head(http::ResponseHead& resp, std::size_t& ulen,
                                                   int& status, std::string_view& detail);
-  boost::asio::awaitable<bool> stream_request_body(const http::RequestHead& head,
+  Task<bool> stream_request_body(const http::RequestHead& head,
                                                    http::ChunkedDecoder& decoder, uint64_t& payload,
                                                    int& status, std::string_view& detail);
-  boost::asio::awaitable<bool> stream_response_body(http::BodyKind kind, uint64_t remaining,
+  Task<bool> stream_response_body(http::BodyKind kind, uint64_t remaining,
                                                     http::ChunkedDecoder& decoder,
                                                     bool& upstream_clean);
   void reset_upstream();
-  boost::asio::awaitable<Outcome> serve(http::RequestHead& head);
-  boost::asio::awaitable<Outcome> proxy(http::RequestHead& head, int route);
-  boost::asio::awaitable<Outcome> respond_direct(const http::RequestHead& head, int route);
-  boost::asio::awaitable<void> respond_problem(int status, std::string_view detail,
+  Task<Outcome> serve(http::RequestHead& head);
+  Task<Outcome> proxy(http::RequestHead& head, int route);
+  Task<Outcome> respond_direct(const http::RequestHead& head, int route);
+  Task<void> respond_problem(int status, std::string_view detail,
                                                bool keep_alive, std::string_view allow = {});
-  boost::asio::awaitable<bool> buffer_chunked_body(http::ChunkedDecoder& decoder,
+  Task<bool> buffer_chunked_body(http::ChunkedDecoder& decoder,
                                                    std::size_t body_off, std::size_t& body_bytes,
                                                    uint64_t& payload, int& status,
                                                    std::string_view& detail);
-  boost::asio::awaitable<bool> write_client(const std::string& head, const char* body,
+  Task<bool> write_client(const std::string& head, const char* body,
                                             std::size_t body_size);
 
   void build_upstream_head(const http::RequestHead& head, std::string_view path);
@@ -76,14 +76,14 @@ class Session : public core::ListHook<Session> {
   const std::vector<std::unique_ptr<Plugin>>* route_plugins() const;
   std::string_view request_path_for_upstream(const http::RequestHead& head, int route);
   uint64_t balance_hash(const http::RequestHead& head, const CompiledUpstream& u) const;
-  void set_deadline(boost::asio::ip::tcp::socket* socket, int64_t timeout_ms);
+  void set_deadline(Socket* socket, int64_t timeout_ms);
   void clear_deadline() { deadline_ms_ = 0; }
   void begin_request();
   void finish_request(int status);
   void append_log_line(int status, int64_t end_ns);
 
   Worker& worker_;
-  boost::asio::ip::tcp::socket client_;
+  Socket client_;
   std::string client_ip_;
 
   // Client read buffer: [rbeg_, rend_) holds unconsumed bytes.
@@ -104,7 +104,7 @@ class Session : public core::ListHook<Session> {
 
   // Deadline enforcement (checked by the worker's tick).
   int64_t deadline_ms_ = 0;
-  boost::asio::ip::tcp::socket* deadline_socket_ = nullptr;
+  Socket* deadline_socket_ = nullptr;
   bool timed_out_ = false;
   bool between_requests_ = true;
   bool closing_ = false;

@@ -14,14 +14,13 @@
 namespace gatehouse::proxy {
 
 namespace asio = boost::asio;
-using asio::awaitable;
 using asio::ip::tcp;
 using boost::system::error_code;
 using http::BodyKind;
 
 namespace {
 
-auto await_ec(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+auto await_ec(error_code& ec) { return asio::redirect_error(use_task, ec); }
 
 constexpr int64_t kAvoidMs = 5000;
 
@@ -30,7 +29,7 @@ constexpr int64_t kAvoidMs = 5000;
 // every write on the request path completes here: no Asio operation, no
 // coroutine frame, no trip through the scheduler (see bench/NOTES.md).
 template <std::size_t N>
-bool try_write_all(tcp::socket& socket, std::array<asio::const_buffer, N>& bufs, error_code& ec) {
+bool try_write_all(Socket& socket, std::array<asio::const_buffer, N>& bufs, error_code& ec) {
   std::size_t total = asio::buffer_size(bufs);
   std::size_t n = socket.write_some(bufs, ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -92,7 +91,7 @@ void Session::reset_upstream() {
   upstream_conn_.reset();
 }
 
-awaitable<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ulen,
+Task<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ulen,
                                             int& status, std::string_view& detail) {
   const CompiledUpstream& u = worker_.snapshot().upstreams[static_cast<std::size_t>(upstream_)];
   if (!ubuf_) {
@@ -167,7 +166,7 @@ awaitable<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_
   }
 }
 
-awaitable<bool> Session::stream_request_body(const http::RequestHead& head,
+Task<bool> Session::stream_request_body(const http::RequestHead& head,
                                              http::ChunkedDecoder& decoder, uint64_t& payload,
                                              int& status, std::string_view& detail) {
   const auto& limits = worker_.snapshot().config.limits;
@@ -222,7 +221,7 @@ awaitable<bool> Session::stream_request_body(const http::RequestHead& head,
   co_return true;
 }
 
-awaitable<bool> Session::stream_response_body(BodyKind kind, uint64_t remaining,
+Task<bool> Session::stream_response_body(BodyKind kind, uint64_t remaining,
                                               http::ChunkedDecoder& decoder,
                                               bool& upstream_clean) {
   const CompiledUpstream& u = worker_.snapshot().upstreams[static_cast<std::size_t>(upstream_)];
@@ -282,7 +281,7 @@ awaitable<bool> Session::stream_response_body(BodyKind kind, uint64_t remaining,
   }
 }
 
-awaitable<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
+Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   const Snapshot& snap = worker_.snapshot();
   const CompiledRoute& r = snap.routes[static_cast<std::size_t>(route)];
   const CompiledUpstream& u = snap.upstreams[static_cast<std::size_t>(r.upstream)];

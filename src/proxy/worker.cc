@@ -24,7 +24,7 @@ constexpr std::size_t kKeepFree = 64;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
-asio::awaitable<void> run_session(std::unique_ptr<Session> session) {
+Task<void> run_session(std::unique_ptr<Session> session) {
   co_await session->run();
   if (session->parked()) Session::park(std::move(session));
 }
@@ -82,12 +82,12 @@ void Worker::run() {
 }
 
 void Worker::start_accepting() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, Socket socket) {
     on_accept(ec, std::move(socket));
   });
 }
 
-void Worker::on_accept(const boost::system::error_code& ec, tcp::socket socket) {
+void Worker::on_accept(const boost::system::error_code& ec, Socket socket) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
   if (!ec && !draining_) {
     spawn_session(std::make_unique<Session>(*this, std::move(socket)));

@@ -6,6 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -24,12 +26,22 @@
 
 namespace gatehouse::proxy {
 
+// A worker's I/O objects name its io_context's executor type directly rather
+// than Asio's type-erased any_io_executor: the erasure (copies, prefer and
+// execute through function pointers) was ~6% of user time per request.
+using Executor = boost::asio::io_context::executor_type;
+using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
+using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, Executor>;
+template <typename T>
+using Task = boost::asio::awaitable<T, Executor>;
+inline constexpr boost::asio::use_awaitable_t<Executor> use_task;
+
 class Session;
 
 // A connection to an upstream target, idle in a pool or lent to a session.
 struct UpstreamConnection {
   explicit UpstreamConnection(boost::asio::io_context& io) : socket(io) {}
-  boost::asio::ip::tcp::socket socket;
+  Socket socket;
   int64_t idle_since_ms = 0;
   uint64_t requests = 0;
 };
@@ -89,7 +101,7 @@ class Worker {
 
  private:
   void start_accepting();
-  void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
+  void on_accept(const boost::system::error_code& ec, Socket socket);
   void schedule_tick();
   void on_tick();
   void close_idle_sessions();
@@ -102,7 +114,7 @@ class Worker {
   std::shared_ptr<const Snapshot> snapshot_;
   observability::AccessLogWriter& log_;
   std::unique_ptr<observability::WorkerMetrics> metrics_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  Acceptor acceptor_;
   boost::asio::steady_timer tick_timer_;
   core::WallClock clock_;
   core::RequestIdGenerator request_ids_;

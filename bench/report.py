@@ -1,0 +1,137 @@
+"""Machine description and the Markdown report of a bench run."""
+
+import datetime
+import os
+import platform
+import subprocess
+
+RATIO_BASES = ("nginx", "haproxy-http", "direct")
+
+
+def _cmd(argv, cwd=None):
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=10, cwd=cwd)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return (p.stdout + p.stderr).strip()
+
+
+def _first_line(text):
+    return text.splitlines()[0].strip() if text else "unknown"
+
+
+def machine(repo, gatehouse_binary):
+    cpu_model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(f.readline().split()[1])
+            mem = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    commit = _cmd(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo) or "unknown"
+    # --no-optional-locks: never take the index lock (others may be committing).
+    if _cmd(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"], cwd=repo):
+        commit += " (with uncommitted changes)"
+    gh = "not built"
+    if os.access(gatehouse_binary, os.X_OK):
+        gh = _first_line(_cmd([gatehouse_binary, "version"])) or "unknown version"
+    wrk = _first_line(_cmd(["wrk", "-v"]))
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "git commit": commit,
+        "nproc": _first_line(_cmd(["nproc"])),
+        "CPU": cpu_model,
+        "memory": mem,
+        "kernel": platform.release(),
+        "OS": _os_name(),
+        "nginx": _first_line(_cmd(["nginx", "-v"])).replace("nginx version: ", ""),
+        "haproxy": _first_line(_cmd(["haproxy", "-v"])).replace("HAProxy version ", "HAProxy "),
+        "wrk": wrk.split(" [")[0],
+        "python": platform.python_version(),
+        "gatehouse": gh,
+    }
+
+
+def _os_name():
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def _ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.2f}"
+
+
+def scenario_section(scenario, kind, description, aggregates, servers, notes):
+    """Markdown for one scenario: table of medians, gatehouse ratios, notes."""
+    lines = [f"## {scenario.id}. {scenario.title} (`{scenario.name}`)", "", description, ""]
+    headers = ["server"] + [c[0] for c in kind.columns] + ["runs ok"]
+    lines.append("| " + " | ".join(headers) + " |")
+    lines.append("| --- | " + " | ".join("---:" for _ in headers[1:]) + " |")
+    for name in servers:
+        agg = aggregates.get(name)
+        if not agg or not agg.get("runs_ok"):
+            cells = ["n/a"] * len(kind.columns)
+            ran = f"0/{agg['runs'] if agg else 0}"
+        else:
+            cells = [fmt(agg.get(key)) for _, key, fmt in kind.columns]
+            ran = f"{agg['runs_ok']}/{agg['runs']}"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {ran} |")
+    lines.append("")
+    if "gatehouse" in servers and kind.ratios:
+        bases = [b for b in RATIO_BASES if b in servers]
+        if bases:
+            gh = aggregates.get("gatehouse") or {}
+            lines.append("| ratio | " + " | ".join(label for label, _ in kind.ratios) + " |")
+            lines.append("| --- | " + " | ".join("---:" for _ in kind.ratios) + " |")
+            for base in bases:
+                other = aggregates.get(base) or {}
+                cells = [_ratio(gh.get(key) if gh.get("runs_ok") else None,
+                                other.get(key) if other.get("runs_ok") else None) for _, key in kind.ratios]
+                lines.append(f"| gatehouse/{base} | " + " | ".join(cells) + " |")
+            lines.append("")
+    if any(notes.values()):
+        lines.append("Notes:")
+        for name in servers:
+            for note in notes.get(name, []):
+                lines.append(f"- **{name}**: {note}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def document(title, info, settings, sections, failures):
+    lines = [f"# {title}", ""]
+    lines += [f"- **{k}**: {v}" for k, v in info.items()]
+    lines += [f"- **{k}**: {v}" for k, v in settings.items()]
+    lines.append("")
+    if failures:
+        lines.append("**Failures and problems** (details in the scenario notes):")
+        lines += [f"- {f}" for f in failures]
+        lines.append("")
+    lines.append("Medians over the measured rounds; counts are totals over them. Columns: see bench/README.md.")
+    lines.append("")
+    return "\n".join(lines) + "\n" + "\n".join(sections)
+
+
+def write_atomically(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,55 @@
+"""The benchmark scenarios: one line each.
+
+To add a scenario, add a Scenario(...) to SCENARIOS. `kind` picks how it is
+measured and which columns its table has (see measurements.py: "wrk" for
+closed-loop throughput/latency, "idle" for memory per held connection,
+"fixed_rate" for latency at a fixed request rate). Scenarios that need the
+servers configured differently (auth, TLS, HTTP/2) can use `options`, which
+is handed to every server's configure() together with the scenario.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: int
+    name: str
+    title: str
+    kind: str                      # "wrk" | "idle" | "fixed_rate" (measurements.KINDS)
+    path: str = "/"
+    connections: int = 64          # client connections in a full run
+    smoke_connections: int = 8     # ... and in --smoke
+    script: str = ""               # wrk Lua script, relative to bench/
+    rate: int = 0                  # fixed_rate: requests per second
+    fresh_stack_per_round: bool = False  # restart every server before each round
+    warmup: bool = True            # one unmeasured run per server before round 1
+    options: dict = field(default_factory=dict)  # extra server configuration
+
+
+SCENARIOS = [
+    Scenario(1, "get-small", "GET small JSON, 64 connections", "wrk"),
+    Scenario(2, "post-1k", "POST with a 1 KiB body, 64 connections", "wrk", script="post_1k.lua"),
+    Scenario(3, "get-1m", "GET a 1 MiB response, 64 connections", "wrk", path="/big"),
+    Scenario(4, "get-small-256c", "GET small JSON, 256 connections", "wrk", connections=256, smoke_connections=16),
+    Scenario(5, "idle-10k", "10,000 idle keep-alive connections: memory per connection", "idle",
+             connections=10000, smoke_connections=200, fresh_stack_per_round=True, warmup=False),
+    Scenario(6, "added-latency", "Added latency at a fixed 1,000 req/s over 4 connections", "fixed_rate",
+             rate=1000, connections=4, smoke_connections=4),
+]
+
+
+def select(spec):
+    """Scenarios named by a comma-separated list of ids or names ("1,3", "get-1m")."""
+    if not spec:
+        return list(SCENARIOS)
+    chosen = []
+    for item in spec.split(","):
+        item = item.strip()
+        match = [s for s in SCENARIOS if str(s.id) == item or s.name == item]
+        if not match:
+            known = ", ".join(f"{s.id}={s.name}" for s in SCENARIOS)
+            raise ValueError(f"unknown scenario {item!r} (known: {known})")
+        if match[0] not in chosen:
+            chosen.append(match[0])
+    return sorted(chosen, key=lambda s: s.id)

@@ -1,0 +1,544 @@
+"""The servers under test: one backend nginx and the proxies in front of it.
+
+Every server gets its own free loopback ports and its own directory (config,
+pid file, logs, nginx temp paths) under the run's temporary directory. They
+run as foreground children in their own process group, pinned with taskset,
+and are killed by stop() (bench/run calls stop_all() at exit, on Ctrl-C and on
+exceptions). Nothing here touches the system nginx/haproxy configuration.
+"""
+
+import ctypes
+import http.client
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+
+import proc_stats
+
+HOST = "127.0.0.1"
+# About 90 bytes of JSON, the "small JSON" every GET scenario fetches.
+SMALL_JSON = '{"id":12345,"name":"gatehouse-bench","status":"ok","tags":["fast","small"],"score":0.9375}'
+BIG_PATH = "/big"
+BIG_SIZE = 1024 * 1024
+MAX_CONNS = 20000  # per server: worker_connections / maxconn
+# The harness's RLIMIT_NOFILE, inherited by every server (bench/run sets it).
+# Where it is below what MAX_CONNS would need, nginx is given exactly this
+# much and HAProxy is told not to insist (no strict-limits).
+FD_LIMIT = 2 * MAX_CONNS + 5000
+
+# Canonical order: rounds run the servers in this order, A B C D E, A B C D E...
+SERVER_NAMES = ["direct", "haproxy-tcp", "nginx", "haproxy-http", "gatehouse"]
+
+_started = []  # every Popen we started, for stop_all()
+
+
+class StartError(Exception):
+    pass
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_ports(n):
+    """n distinct free loopback ports, below the ephemeral range where it can
+    (so the clients' thousands of outgoing connections never take one between
+    choosing it and the server binding it)."""
+    socks = []
+    low = _ephemeral_low()
+    try:
+        for _ in range(200):
+            if len(socks) == n:
+                break
+            s = socket.socket()
+            try:
+                s.bind((HOST, random.randrange(20000, low) if low > 21000 else 0))
+                socks.append(s)
+            except OSError:
+                s.close()
+        while len(socks) < n:
+            s = socket.socket()
+            s.bind((HOST, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG(SIGKILL): if the harness is killed outright, so is the child.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    except Exception:
+        pass
+
+
+def _tail(path, n=600):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - n))
+            return f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+class Process:
+    """One foreground server process (and its children) in its own process group."""
+
+    def __init__(self, name, argv, workdir, cpu):
+        self.name = name
+        self.log = os.path.join(workdir, "output.log")
+        cmd = (["taskset", "-c", str(cpu)] if cpu is not None else []) + argv
+        self.command = " ".join(cmd)
+        logf = open(self.log, "ab")
+        try:
+            self.popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                          cwd=workdir, start_new_session=True, preexec_fn=_die_with_parent)
+        except OSError as e:
+            raise StartError(f"cannot start {argv[0]}: {e}")
+        finally:
+            logf.close()
+        _started.append(self)
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def pids(self):
+        return proc_stats.process_tree(self.pid) if self.alive() else []
+
+    def log_tail(self):
+        return _tail(self.log)
+
+    def exit_description(self):
+        rc = self.popen.poll()
+        if rc is None:
+            return "running"
+        if rc < 0:
+            try:
+                return f"killed by {signal.Signals(-rc).name}"
+            except ValueError:
+                return f"killed by signal {-rc}"
+        return f"exit status {rc}"
+
+    def stop(self, grace=5.0):
+        if self in _started:
+            _started.remove(self)
+        if self.popen.poll() is not None and not self._group_exists():
+            return
+        self._signal_group(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+        # nginx workers may outlive the master for a moment; finish the group.
+        deadline = time.monotonic() + grace
+        while self._group_exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self._group_exists():
+            self._signal_group(signal.SIGKILL)
+        try:
+            self.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _group_exists(self):
+        try:
+            os.killpg(self.popen.pid, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+    def _signal_group(self, sig):
+        try:
+            os.killpg(self.popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def stop_all():
+    for p in list(reversed(_started)):
+        try:
+            p.stop(grace=3.0)
+        except Exception:
+            pass
+
+
+def accepts(port, timeout=1.0):
+    """True if something accepts TCP connections on the loopback port."""
+    try:
+        socket.create_connection((HOST, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_ready(proc, port, timeout=15.0, path="/"):
+    """Waits until port accepts and answers GET path with a 2xx; raises StartError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not proc.alive():
+            raise StartError(f"{proc.exit_description()} before listening: {proc.log_tail()}")
+        try:
+            socket.create_connection((HOST, port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise StartError(f"port {port} not accepting after {timeout:.0f} s: {proc.log_tail()}")
+            time.sleep(0.05)
+    last = None
+    while time.monotonic() < deadline + 5:
+        try:
+            conn = http.client.HTTPConnection(HOST, port, timeout=5)
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            if 200 <= resp.status < 300:
+                return
+            last = f"GET {path} answered {resp.status}: {body[:200]!r}"
+        except (OSError, http.client.HTTPException) as e:
+            last = f"GET {path} failed: {type(e).__name__}: {e}"
+        if not proc.alive():
+            break
+        time.sleep(0.2)
+    raise StartError(f"{last} {proc.log_tail()}".strip())
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _mkdir(path):
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, 0o755)  # nginx workers may run as nobody when we are root
+    return path
+
+
+def _nginx_common(d):
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        _mkdir(os.path.join(d, "tmp", sub))
+    return f"""worker_processes 1;
+worker_rlimit_nofile {FD_LIMIT};
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{
+    worker_connections {MAX_CONNS};
+}}
+"""
+
+
+def _nginx_http_common(d):
+    return f"""    access_log off;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000;
+"""
+
+
+def _nginx_argv(d, conf):
+    return ["nginx", "-p", d + "/", "-e", f"{d}/error.log", "-c", conf, "-g", "daemon off;"]
+
+
+class Backend:
+    """The one backend for everyone: nginx `return 200` + a 1 MiB static file."""
+
+    name = "backend"
+
+    def __init__(self, workdir, cpu, scenario=None):
+        self.dir = _mkdir(os.path.join(workdir, "backend"))
+        self.cpu = cpu
+        self.port = None
+        self.proc = None
+        self.scenario = scenario
+
+    def start(self, port):
+        self.port = port
+        d = self.dir
+        www = _mkdir(os.path.join(d, "www"))
+        big = os.path.join(www, BIG_PATH.lstrip("/"))
+        if not os.path.exists(big):
+            chunk = bytes(range(256)) * 4096
+            with open(big, "wb") as f:
+                f.write(chunk[:BIG_SIZE])
+        conf = os.path.join(d, "nginx.conf")
+        _write(conf, _nginx_common(d) + f"""http {{
+{_nginx_http_common(d)}    sendfile on;
+    tcp_nopush on;
+    server {{
+        listen {HOST}:{port} backlog=4096;
+        location = {BIG_PATH} {{
+            root {www};
+            default_type application/octet-stream;
+        }}
+        location / {{
+            default_type application/json;
+            return 200 '{SMALL_JSON}';
+        }}
+    }}
+}}
+""")
+        self.proc = Process("backend", _nginx_argv(d, conf), d, self.cpu)
+        wait_ready(self.proc, port)
+        wait_ready(self.proc, port, path=BIG_PATH)
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+
+
+class Server:
+    """A server under test. Subclasses write a config and give the argv."""
+
+    name = "?"
+
+    def __init__(self, workdir, cpu, options):
+        self.dir = _mkdir(os.path.join(workdir, self.name))
+        self.cpu = cpu
+        self.options = options
+        self.port = None
+        self.proc = None
+
+    def start(self, backend, scenario):
+        for attempt in range(2):
+            self.port = free_ports(1)[0]
+            argv = self.configure(backend, scenario)
+            self.proc = Process(self.name, argv, self.dir, self.cpu)
+            try:
+                wait_ready(self.proc, self.port, timeout=self.ready_timeout)
+                return
+            except StartError as e:
+                self.proc.stop()
+                if attempt or "in use" not in str(e):  # retry only if the port was taken meanwhile
+                    raise
+
+    ready_timeout = 15.0
+
+    def configure(self, backend, scenario):
+        raise NotImplementedError
+
+    def pids(self):
+        """The processes whose CPU and memory count for this server."""
+        return self.proc.pids() if self.proc else []
+
+    def alive(self):
+        return self.proc is not None and self.proc.alive()
+
+    def log_tail(self):
+        return self.proc.log_tail() if self.proc else ""
+
+    def exit_description(self):
+        return self.proc.exit_description() if self.proc else "not started"
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+
+
+class Direct(Server):
+    """The backend itself: the physical limit. Its CPU and memory are the backend's."""
+
+    name = "direct"
+
+    def start(self, backend, scenario):
+        self.backend = backend
+        self.port = backend.port
+        if not backend.proc or not backend.proc.alive():
+            raise StartError("backend is not running")
+
+    def pids(self):
+        return self.backend.proc.pids()
+
+    def alive(self):
+        return self.backend.proc.alive()
+
+    def log_tail(self):
+        return self.backend.proc.log_tail()
+
+    def exit_description(self):
+        return "backend " + self.backend.proc.exit_description()
+
+    def stop(self):
+        pass
+
+
+class Nginx(Server):
+    name = "nginx"
+
+    def configure(self, backend, scenario):
+        d = self.dir
+        conf = os.path.join(d, "nginx.conf")
+        _write(conf, _nginx_common(d) + f"""http {{
+{_nginx_http_common(d)}    upstream backend {{
+        server {HOST}:{backend.port};
+        keepalive 64;
+        keepalive_requests 1000000;
+        keepalive_timeout 300s;
+    }}
+    server {{
+        listen {HOST}:{self.port} backlog=4096;
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # Stream large responses instead of spilling them to temp files.
+            proxy_max_temp_file_size 0;
+        }}
+    }}
+}}
+""")
+        return _nginx_argv(d, conf)
+
+
+class HAProxy(Server):
+    mode = "http"
+
+    def configure(self, backend, scenario):
+        d = self.dir
+        conf = os.path.join(d, "haproxy.cfg")
+        http_only = """    timeout http-keep-alive 300s
+    timeout http-request 30s
+""" if self.mode == "http" else ""
+        reuse = "    http-reuse always\n" if self.mode == "http" else ""
+        # maxconn 20000 wants about 40k descriptors; where the hard limit is
+        # lower, run with what there is (a full tcp-mode proxy of N connections
+        # needs 2N descriptors, an idle http-mode client connection one).
+        strict = "    no strict-limits\n" if FD_LIMIT < 2 * MAX_CONNS + 1000 else ""
+        _write(conf, f"""global
+    nbthread 1
+    maxconn {MAX_CONNS}
+{strict}    pidfile {d}/haproxy.pid
+
+defaults
+    mode {self.mode}
+    maxconn {MAX_CONNS}
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+{http_only}
+frontend fe
+    bind {HOST}:{self.port}
+    default_backend be
+
+backend be
+{reuse}    server backend {HOST}:{backend.port}
+""")
+        return ["haproxy", "-f", conf, "-db"]
+
+
+class HAProxyTCP(HAProxy):
+    name = "haproxy-tcp"
+    mode = "tcp"
+
+
+class HAProxyHTTP(HAProxy):
+    name = "haproxy-http"
+    mode = "http"
+
+
+class Gatehouse(Server):
+    name = "gatehouse"
+
+    def start(self, backend, scenario):
+        binary = self.options["gatehouse"]
+        if not os.path.isfile(binary) or not os.access(binary, os.X_OK):
+            raise StartError(f"binary {binary} not found (not built yet?)")
+        super().start(backend, scenario)
+
+    def configure(self, backend, scenario):
+        admin_port = free_ports(2)
+        admin_port = admin_port[0] if admin_port[0] != self.port else admin_port[1]
+        conf = os.path.join(self.dir, "gatehouse.yaml")
+        _write(conf, f"""listen: {HOST}:{self.port}
+workers: 1
+access_log: off
+admin: {{listen: {HOST}:{admin_port}}}
+upstreams:
+  backend: {{targets: ["{HOST}:{backend.port}"]}}
+routes:
+  - {{name: all, match: {{path_prefix: /}}, upstream: backend}}
+""")
+        return [os.path.abspath(self.options["gatehouse"]), "run", "-c", conf]
+
+
+SERVER_CLASSES = {c.name: c for c in (Direct, HAProxyTCP, Nginx, HAProxyHTTP, Gatehouse)}
+assert list(SERVER_CLASSES) == SERVER_NAMES
+
+
+class Stack:
+    """The backend plus the selected servers for one scenario."""
+
+    def __init__(self, workdir, names, scenario, pin, options):
+        self.workdir = _mkdir(workdir)
+        self.names = names
+        self.scenario = scenario
+        self.pin = pin  # {"client": cpu, "proxy": cpu} or None values
+        self.options = options
+        self.backend = None
+        self.servers = {}
+        self.failed = {}  # name -> reason
+
+    def start(self):
+        """Starts the backend and every server; failures are recorded, not raised
+        (except a backend failure, which leaves nothing to measure)."""
+        self.stop()
+        self.failed = {}
+        self.backend = Backend(self.workdir, self.pin["client"], self.scenario)
+        try:
+            self.backend.start(free_ports(1)[0])
+        except StartError as e:
+            for n in self.names:
+                self.failed[n] = f"backend failed to start: {e}"
+            return
+        for n in self.names:
+            srv = SERVER_CLASSES[n](self.workdir, self.pin["proxy"], self.options)
+            self.servers[n] = srv
+            try:
+                srv.start(self.backend, self.scenario)
+            except StartError as e:
+                self.failed[n] = f"failed to start: {e}"
+                srv.stop()
+
+    def restart(self, name):
+        """Starts one server again (after it died); returns the error or None."""
+        srv = self.servers.get(name)
+        if srv:
+            srv.stop()
+        srv = SERVER_CLASSES[name](self.workdir, self.pin["proxy"], self.options)
+        self.servers[name] = srv
+        try:
+            srv.start(self.backend, self.scenario)
+        except StartError as e:
+            srv.stop()
+            self.failed[name] = f"failed to restart: {e}"
+            return self.failed[name]
+        self.failed.pop(name, None)
+        return None
+
+    def usable(self, name):
+        return name in self.servers and name not in self.failed
+
+    def stop(self):
+        for srv in self.servers.values():
+            srv.stop()
+        self.servers = {}
+        if self.backend:
+            self.backend.stop()
+            self.backend = None
