@@ -230,8 +230,9 @@ Task<bool> Session::stream_response_body(BodyKind kind, uint64_t remaining,
       (kind == BodyKind::kChunked && decoder.done())) {
     co_return true;
   }
-  // Bodies larger than the head buffer stream through a larger buffer: fewer
-  // system calls per byte (see bench/NOTES.md).
+  // Bodies larger than the head buffer stream through a 256 KiB buffer: fewer
+  // system calls per byte; 1 MiB responses went from 0.9x to 1.25x nginx's
+  // throughput when this grew from 64 KiB (see bench/NOTES.md).
   ubuf_ = worker_.large_buffers().take();
   ucap_ = worker_.large_buffers().buffer_size();
   while (true) {

@@ -47,7 +47,7 @@ Worker::Worker(unsigned id, std::shared_ptr<const Snapshot> snapshot,
       request_ids_(id_prefix, id),
       small_buffers_(std::max<std::size_t>(16384, round_up(snapshot_->config.limits.max_header_bytes + 4096, 4096)),
                      1024),
-      large_buffers_(65536, 64) {
+      large_buffers_(262144, 16) {
   uint64_t seed = id_prefix ^ (uint64_t{id} * 0x9E3779B97F4A7C15ull);
   for (const CompiledUpstream& u : snapshot_->upstreams) {
     UpstreamState s;
