@@ -30,6 +30,8 @@ struct Exchange {
   std::string method;
   std::string raw_path;
   HeaderEdits edits;
+  char request_id[128];
+  std::size_t request_id_len = 0;
 };
 
 class ExchangePool {

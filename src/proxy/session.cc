@@ -276,7 +276,7 @@ Task<void> Session::run() {
 void Session::begin_request() {
   if (start_ns_ == 0) start_ns_ = core::monotonic_ns();
   if (!ex_) ex_ = worker_.exchanges().take();
-  request_id_len_ = 0;
+  ex_->request_id_len = 0;
   route_ = upstream_ = target_ = -1;
   upstream_latency_us_ = -1;
   bytes_in_ = bytes_out_ = 0;
@@ -289,13 +289,13 @@ Task<Session::Outcome> Session::serve(http::RequestHead& head) {
   ex_->method.assign(head.method);
   ex_->raw_path.assign(head.path);
   if (!head.request_id.empty()) {
-    request_id_len_ = head.request_id.size();
-    std::memcpy(request_id_buf_, head.request_id.data(), request_id_len_);
+    ex_->request_id_len = head.request_id.size();
+    std::memcpy(ex_->request_id, head.request_id.data(), ex_->request_id_len);
   } else {
     char id[32];
     worker_.request_ids().next(id);
-    std::memcpy(request_id_buf_, id, 32);
-    request_id_len_ = 32;
+    std::memcpy(ex_->request_id, id, 32);
+    ex_->request_id_len = 32;
   }
   bool has_body = head.facts.body != BodyKind::kNone;
   const auto& limits = snap.config.limits;
@@ -346,7 +346,7 @@ Task<Session::Outcome> Session::respond_direct(const http::RequestHead& head, in
   const CompiledRoute& r = worker_.snapshot().routes[static_cast<std::size_t>(route)];
   bool keep = head.keep_alive && head.facts.body == BodyKind::kNone && !worker_.draining();
   ex_->out_head.assign(r.direct_head);
-  append_header(ex_->out_head, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
+  append_header(ex_->out_head, "X-Request-Id", std::string_view(ex_->request_id, ex_->request_id_len));
   append_header(ex_->out_head, "Date", worker_.clock().http_date());
   if (!keep) ex_->out_head.append("Connection: close\r\n");
   ex_->out_head.append("\r\n");
@@ -370,13 +370,13 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
   body.append(",\"detail\":");
   observability::append_json_string(body, detail);
   body.append(",\"request_id\":");
-  if (request_id_len_ == 0) {
+  if (ex_->request_id_len == 0) {
     char id[32];
     worker_.request_ids().next(id);
-    std::memcpy(request_id_buf_, id, 32);
-    request_id_len_ = 32;
+    std::memcpy(ex_->request_id, id, 32);
+    ex_->request_id_len = 32;
   }
-  observability::append_json_string(body, std::string_view(request_id_buf_, request_id_len_));
+  observability::append_json_string(body, std::string_view(ex_->request_id, ex_->request_id_len));
   body.append("}");
   keep_alive = keep_alive && !worker_.draining();
   ex_->out_head.clear();
@@ -388,7 +388,7 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
   ex_->out_head.append("Content-Length: ");
   append_uint(ex_->out_head, body.size());
   ex_->out_head.append("\r\n");
-  append_header(ex_->out_head, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
+  append_header(ex_->out_head, "X-Request-Id", std::string_view(ex_->request_id, ex_->request_id_len));
   append_header(ex_->out_head, "Date", worker_.clock().http_date());
   if (!allow.empty()) append_header(ex_->out_head, "Allow", allow);
   ex_->out_head.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
@@ -500,7 +500,7 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
   }
   for (const auto& [name, value] : ex_->edits.set) append_header(out, name, value);
   if (!host_seen && !head.host.empty()) append_header(out, "Host", head.host);
-  append_header(out, "X-Request-Id", std::string_view(request_id_buf_, request_id_len_));
+  append_header(out, "X-Request-Id", std::string_view(ex_->request_id, ex_->request_id_len));
   out.append("X-Forwarded-For: ");
   if (!xff.empty()) out.append(xff).append(", ");
   out.append(client_ip_).append("\r\n");
@@ -596,7 +596,7 @@ RequestContext Session::plugin_context(const http::RequestHead* head) const {
   ctx.head = head;
   if (route_ >= 0) ctx.route = worker_.snapshot().routes[static_cast<std::size_t>(route_)].name;
   ctx.client_ip = client_ip_;
-  ctx.request_id = std::string_view(request_id_buf_, request_id_len_);
+  ctx.request_id = std::string_view(ex_->request_id, ex_->request_id_len);
   return ctx;
 }
 
@@ -624,7 +624,7 @@ void Session::append_log_line(int status, int64_t end_ns) {
   const Snapshot& snap = worker_.snapshot();
   char ts[24];
   out.append("{\"request_id\":");
-  append_json_string(out, std::string_view(request_id_buf_, request_id_len_));
+  append_json_string(out, std::string_view(ex_->request_id, ex_->request_id_len));
   out.append(",\"timestamp\":\"").append(worker_.clock().rfc3339_ms(ts)).append("\",\"method\":");
   append_json_string(out, ex_->method);
   out.append(",\"path\":");

@@ -117,8 +117,6 @@ class Session : public core::ListHook<Session> {
 
   // Per-request facts for the access log and metrics.
   int64_t start_ns_ = 0;
-  char request_id_buf_[128];
-  std::size_t request_id_len_ = 0;
   int route_ = -1;
   int upstream_ = -1;
   int target_ = -1;

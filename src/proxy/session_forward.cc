@@ -151,7 +151,7 @@ Task<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ul
     if (resp.status != 100 && !client_http10_) {
       std::string interim;
       build_client_head(interim, resp, BodyKind::kNone,
-                        std::string_view(request_id_buf_, request_id_len_), true);
+                        std::string_view(ex_->request_id, ex_->request_id_len), true);
       error_code wec;
       co_await asio::async_write(client_, asio::buffer(interim), await_ec(wec));
       if (wec) {
@@ -490,7 +490,7 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     edits = &ex_->edits;
   }
   build_client_head(ex_->out_head, resp, dechunk_ ? BodyKind::kUntilClose : kind,
-                    std::string_view(request_id_buf_, request_id_len_), client_keep, edits);
+                    std::string_view(ex_->request_id, ex_->request_id_len), client_keep, edits);
   int status = resp.status;
   std::array<asio::const_buffer, 2> out{asio::buffer(ex_->out_head),
                                          asio::buffer(ubuf_.data() + head_end, first)};
