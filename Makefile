@@ -43,7 +43,7 @@ e2e: build
 bench-smoke: build
 	./bench/run --smoke
 
-test: build unit asan fuzz e2e e2e-asan bench-smoke
+test: format-check build unit asan fuzz e2e e2e-asan bench-smoke
 
 # Only what the demo needs, so the first `make run` is quick.
 run: deps build/Makefile
@@ -53,11 +53,11 @@ run: deps build/Makefile
 bench: build
 	./bench/run
 
-format:
-	find src tests tools bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+format: deps
+	find src tests tools bench \( -name '*.cc' -o -name '*.h' \) -print0 | xargs -0 clang-format -i
 
-format-check:
-	find src tests tools bench -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run --Werror
+format-check: deps
+	find src tests tools bench \( -name '*.cc' -o -name '*.h' \) -print0 | xargs -0 clang-format --dry-run --Werror
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -18,7 +18,8 @@ int usage() {
 
 const char* config_path(int argc, char** argv) {
   for (int i = 2; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "-c") == 0 || std::strcmp(argv[i], "--config") == 0) return argv[i + 1];
+    if (std::strcmp(argv[i], "-c") == 0 || std::strcmp(argv[i], "--config") == 0)
+      return argv[i + 1];
   }
   return nullptr;
 }

@@ -81,7 +81,8 @@ void BM_MatchTemplateParam(benchmark::State& state) {
 }
 
 void BM_MatchPrefix(benchmark::State& state) {
-  const std::string path = middle_service(static_cast<int>(state.range(0))) + "/static/js/app.min.js";
+  const std::string path =
+      middle_service(static_cast<int>(state.range(0))) + "/static/js/app.min.js";
   run_match(state, "api.example.com", path, "GET", MatchResult::Kind::kFound);
 }
 

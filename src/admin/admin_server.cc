@@ -66,8 +66,9 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     while ((end = http::find_head_end(buf.data(), len, scanned)) == 0) {
       if (len == buf.size()) co_return;
       error_code ec;
-      std::size_t n = co_await socket.async_read_some(asio::buffer(buf.data() + len, buf.size() - len),
-                                                      asio::redirect_error(asio::use_awaitable, ec));
+      std::size_t n =
+          co_await socket.async_read_some(asio::buffer(buf.data() + len, buf.size() - len),
+                                          asio::redirect_error(asio::use_awaitable, ec));
       if (ec || n == 0) co_return;
       len += n;
     }
@@ -96,7 +97,8 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
       }
     }
     error_code ec;
-    co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+    co_await asio::async_write(socket, asio::buffer(out),
+                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !keep) co_return;
     std::size_t rest = len - end;
     buf.replace(0, rest, buf, end, rest);

@@ -70,7 +70,7 @@ struct Upstream {
 enum class PathKind { kNone, kTemplate, kPrefix, kRegex };
 
 struct RouteMatch {
-  std::vector<std::string> methods;  // upper-case; empty: any
+  std::vector<std::string> methods;      // upper-case; empty: any
   PathKind path_kind = PathKind::kNone;  // kNone: match every path (like prefix "/")
   std::string path;                      // template, prefix or RE2 pattern
   std::string host;                      // empty: any; "*.example.com" allowed

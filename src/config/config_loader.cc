@@ -20,8 +20,8 @@
 
 #include "config/address.h"
 #include "config/config.h"
-#include "plugins/registry.h"
 #include "config/duration.h"
+#include "plugins/registry.h"
 #include "router/router.h"
 
 namespace gatehouse::config {

@@ -25,15 +25,24 @@ class IntrusiveList {
     h->prev_ = tail_;
     h->next_ = nullptr;
     h->linked_ = true;
-    if (tail_) static_cast<ListHook<T>*>(tail_)->next_ = node; else head_ = node;
+    if (tail_)
+      static_cast<ListHook<T>*>(tail_)->next_ = node;
+    else
+      head_ = node;
     tail_ = node;
     ++size_;
   }
   void remove(T* node) {
     ListHook<T>* h = node;
     if (!h->linked_) return;
-    if (h->prev_) static_cast<ListHook<T>*>(h->prev_)->next_ = h->next_; else head_ = h->next_;
-    if (h->next_) static_cast<ListHook<T>*>(h->next_)->prev_ = h->prev_; else tail_ = h->prev_;
+    if (h->prev_)
+      static_cast<ListHook<T>*>(h->prev_)->next_ = h->next_;
+    else
+      head_ = h->next_;
+    if (h->next_)
+      static_cast<ListHook<T>*>(h->next_)->prev_ = h->prev_;
+    else
+      tail_ = h->prev_;
     h->prev_ = h->next_ = nullptr;
     h->linked_ = false;
     --size_;

@@ -26,7 +26,8 @@ struct CharTable {
     for (int c = '0'; c <= '9'; ++c) host[c] = true;
     for (int c = 'a'; c <= 'z'; ++c) host[c] = true;
     for (int c = 'A'; c <= 'Z'; ++c) host[c] = true;
-    for (char c : std::string_view("-._~!$&'()*+,;=:[]%")) host[static_cast<unsigned char>(c)] = true;
+    for (char c : std::string_view("-._~!$&'()*+,;=:[]%"))
+      host[static_cast<unsigned char>(c)] = true;
   }
 };
 constexpr CharTable kChars;
@@ -210,8 +211,8 @@ ParseStatus parse_field_line(std::string_view line, Head& out, ParseError& err, 
 
 // RFC 9112 6.3 step 5: Content-Length must be a single decimal number; a list,
 // a sign or a repeat is a smuggling vector and refused outright.
-ParseStatus apply_content_length(std::string_view v, HeadFacts& facts, bool& seen,
-                                 ParseError& err, int bad) {
+ParseStatus apply_content_length(std::string_view v, HeadFacts& facts, bool& seen, ParseError& err,
+                                 int bad) {
   if (seen) return fail(err, bad, "repeated Content-Length");
   seen = true;
   if (v.empty() || v.size() > 18) return fail(err, bad, "invalid Content-Length");
@@ -230,8 +231,8 @@ bool known_coding(std::string_view t) {
 }
 
 // RFC 9112 6.1 / 6.3: only a single, final "chunked" is accepted.
-ParseStatus apply_transfer_encoding(std::string_view v, bool& seen, bool& chunked,
-                                    ParseError& err, int bad) {
+ParseStatus apply_transfer_encoding(std::string_view v, bool& seen, bool& chunked, ParseError& err,
+                                    int bad) {
   if (seen) return fail(err, bad, "repeated Transfer-Encoding");
   seen = true;
   int items = 0;
@@ -343,9 +344,9 @@ ParseStatus analyze_request(RequestHead& out, ParseError& err) {
   if (out.minor_version == 0) out.expect_continue = false;  // RFC 9110 10.1.1
   ParseStatus s = analyze_framing(out, err, 400, out.minor_version == 0);
   if (s != ParseStatus::kComplete) return s;
-  out.keep_alive = out.minor_version == 1 ? !out.facts.connection_close
-                                          : (out.facts.connection_keep_alive &&
-                                             !out.facts.connection_close);
+  out.keep_alive = out.minor_version == 1
+                       ? !out.facts.connection_close
+                       : (out.facts.connection_keep_alive && !out.facts.connection_close);
   return ParseStatus::kComplete;
 }
 
@@ -489,9 +490,9 @@ ParseStatus parse_response_head(const char* data, std::size_t size, ResponseHead
     }
     if (!has_length) out.facts.body = BodyKind::kUntilClose;
   }
-  out.keep_alive = out.minor_version == 1 ? !out.facts.connection_close
-                                          : (out.facts.connection_keep_alive &&
-                                             !out.facts.connection_close);
+  out.keep_alive = out.minor_version == 1
+                       ? !out.facts.connection_close
+                       : (out.facts.connection_keep_alive && !out.facts.connection_close);
   return ParseStatus::kComplete;
 }
 
@@ -513,8 +514,7 @@ ChunkedDecoder::Result ChunkedDecoder::feed(const char* data, std::size_t size,
 }
 
 ChunkedDecoder::Result ChunkedDecoder::decode(char* data, std::size_t size, std::size_t& consumed,
-                                              uint64_t& payload, char* out,
-                                              std::size_t& out_len) {
+                                              uint64_t& payload, char* out, std::size_t& out_len) {
   return run(data, size, consumed, payload, out, &out_len);
 }
 

@@ -55,8 +55,8 @@ struct RequestHead {
   std::string_view request_id;
   HeadFacts facts;
   bool expect_continue = false;
-  bool keep_alive = true;       // after Connection/version rules
-  std::size_t head_size = 0;    // bytes of the head, including the final CRLF CRLF
+  bool keep_alive = true;     // after Connection/version rules
+  std::size_t head_size = 0;  // bytes of the head, including the final CRLF CRLF
 };
 
 struct ResponseHead {
@@ -128,8 +128,8 @@ class ChunkedDecoder {
   Result feed(const char* data, std::size_t size, std::size_t& consumed, uint64_t& payload);
   // Same, and also copies the payload bytes to `out` (which may alias data:
   // the payload never runs ahead of the input), appending at out[out_len].
-  Result decode(char* data, std::size_t size, std::size_t& consumed, uint64_t& payload,
-                char* out, std::size_t& out_len);
+  Result decode(char* data, std::size_t size, std::size_t& consumed, uint64_t& payload, char* out,
+                std::size_t& out_len);
   std::string_view error() const { return error_; }
   bool done() const { return state_ == State::kDone; }
 

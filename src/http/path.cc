@@ -61,7 +61,7 @@ void normalize_path(std::string_view raw, std::string& out) {
     if (dot || dotdot) {
       if (dotdot) {
         while (w > 0 && s[w - 1] != '/') --w;  // drop the last output segment
-        if (w > 0) --w;                         // and its slash
+        if (w > 0) --w;                        // and its slash
       }
       if (end == n) s[w++] = '/';  // "/a/." -> "/a/"
     } else {

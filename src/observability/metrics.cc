@@ -44,7 +44,9 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
       out.append(std::to_string(sum)).push_back('\n');
     }
   }
-  out.append("# HELP gatehouse_request_duration_seconds Request latency, first byte in to last byte out.\n");
+  out.append(
+      "# HELP gatehouse_request_duration_seconds Request latency, first byte in to last byte "
+      "out.\n");
   out.append("# TYPE gatehouse_request_duration_seconds histogram\n");
   uint64_t cumulative = 0;
   for (std::size_t b = 0; b <= kLatencyBuckets; ++b) {
@@ -62,7 +64,9 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
   out.append("gatehouse_request_duration_seconds_sum ");
   append_seconds(out, sum_us);
   out.append("\ngatehouse_request_duration_seconds_count ").append(std::to_string(cumulative));
-  out.append("\n# HELP gatehouse_upstream_connect_errors_total Failed connection attempts to upstream targets.\n");
+  out.append(
+      "\n# HELP gatehouse_upstream_connect_errors_total Failed connection attempts to upstream "
+      "targets.\n");
   out.append("# TYPE gatehouse_upstream_connect_errors_total counter\n");
   for (std::size_t u = 0; u < upstream_names.size(); ++u) {
     uint64_t sum = 0;
@@ -75,8 +79,12 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
   out.append("# TYPE gatehouse_open_connections gauge\n");
   uint64_t open = 0;
   for (const WorkerMetrics* w : workers) open += w->open_connections_.get();
-  out.append("gatehouse_open_connections ").append(std::to_string(static_cast<int64_t>(open))).push_back('\n');
-  out.append("# HELP gatehouse_rejected_requests_total Requests refused by the gateway itself, by status.\n");
+  out.append("gatehouse_open_connections ")
+      .append(std::to_string(static_cast<int64_t>(open)))
+      .push_back('\n');
+  out.append(
+      "# HELP gatehouse_rejected_requests_total Requests refused by the gateway itself, by "
+      "status.\n");
   out.append("# TYPE gatehouse_rejected_requests_total counter\n");
   for (int s = 0; s < 200; ++s) {
     uint64_t sum = 0;

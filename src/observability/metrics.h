@@ -14,8 +14,12 @@ namespace gatehouse::observability {
 
 class Counter {
  public:
-  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  void sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void add(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v_.load(std::memory_order_relaxed); }
 
  private:
@@ -23,8 +27,8 @@ class Counter {
 };
 
 // Latency histogram bucket bounds in microseconds.
-inline constexpr uint64_t kLatencyBucketsUs[] = {500,    1000,    2500,    5000,    10000,
-                                                 25000,  50000,   100000,  250000,  500000,
+inline constexpr uint64_t kLatencyBucketsUs[] = {500,     1000,    2500,    5000,    10000,
+                                                 25000,   50000,   100000,  250000,  500000,
                                                  1000000, 2500000, 5000000, 10000000};
 inline constexpr std::size_t kLatencyBuckets = std::size(kLatencyBucketsUs);
 

@@ -1,9 +1,9 @@
 #include "proxy/gateway.h"
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <atomic>
 #include <iostream>
 #include <thread>
 
@@ -21,7 +21,10 @@ namespace {
 class Gateway {
  public:
   explicit Gateway(std::shared_ptr<const Snapshot> snapshot, observability::AccessLogWriter& log)
-      : snapshot_(std::move(snapshot)), log_(log), signals_(io_, SIGTERM, SIGINT), drain_timer_(io_) {
+      : snapshot_(std::move(snapshot)),
+        log_(log),
+        signals_(io_, SIGTERM, SIGINT),
+        drain_timer_(io_) {
     unsigned n = snapshot_->config.workers;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     uint64_t prefix = core::RequestIdGenerator::random_prefix();
@@ -44,8 +47,8 @@ class Gateway {
       if (!ec) begin_shutdown();
     });
     for (auto& w : workers_) threads_.emplace_back([&w] { w->run(); });
-    std::cerr << "gatehouse: listening on " << cfg.listen.to_string() << " with "
-              << workers_.size() << " workers" << std::endl;
+    std::cerr << "gatehouse: listening on " << cfg.listen.to_string() << " with " << workers_.size()
+              << " workers" << std::endl;
     io_.run();
     for (auto& t : threads_) t.join();
     log_.stop();

@@ -78,8 +78,7 @@ class RequestHeaders : public router::HeaderLookup {
 
 }  // namespace
 
-Session::Session(Worker& worker, Socket socket)
-    : worker_(worker), client_(std::move(socket)) {
+Session::Session(Worker& worker, Socket socket) : worker_(worker), client_(std::move(socket)) {
   error_code ec;
   client_.set_option(tcp::no_delay(true), ec);
   client_.non_blocking(true, ec);
@@ -174,14 +173,14 @@ Task<Session::WaitResult> Session::wait_for_bytes() {
 
 void Session::park(std::unique_ptr<Session> self) {
   Session* s = self.get();
-  s->client_.async_receive(
-      asio::buffer(&s->peek_byte_, 1), Socket::message_peek,
-      [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
-        Session* s = self.get();
-        s->parked_ = false;
-        if (ec || n == 0 || s->closing_ || s->worker_.draining()) return;  // self closes it
-        s->worker_.spawn_session(std::move(self));
-      });
+  s->client_.async_receive(asio::buffer(&s->peek_byte_, 1), Socket::message_peek,
+                           [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
+                             Session* s = self.get();
+                             s->parked_ = false;
+                             if (ec || n == 0 || s->closing_ || s->worker_.draining())
+                               return;  // self closes it
+                             s->worker_.spawn_session(std::move(self));
+                           });
 }
 
 Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
@@ -228,7 +227,8 @@ Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
         err = {431, "request head too large"};
         co_return HeadResult::kError;
       }
-      if (!line_checked && http::check_request_line(data, size, err) != http::ParseStatus::kIncomplete) {
+      if (!line_checked &&
+          http::check_request_line(data, size, err) != http::ParseStatus::kIncomplete) {
         if (err.status != 0) co_return HeadResult::kError;
         line_checked = true;
       }
@@ -346,7 +346,8 @@ Task<Session::Outcome> Session::respond_direct(const http::RequestHead& head, in
   const CompiledRoute& r = worker_.snapshot().routes[static_cast<std::size_t>(route)];
   bool keep = head.keep_alive && head.facts.body == BodyKind::kNone && !worker_.draining();
   ex_->out_head.assign(r.direct_head);
-  append_header(ex_->out_head, "X-Request-Id", std::string_view(ex_->request_id, ex_->request_id_len));
+  append_header(ex_->out_head, "X-Request-Id",
+                std::string_view(ex_->request_id, ex_->request_id_len));
   append_header(ex_->out_head, "Date", worker_.clock().http_date());
   if (!keep) ex_->out_head.append("Connection: close\r\n");
   ex_->out_head.append("\r\n");
@@ -356,11 +357,11 @@ Task<Session::Outcome> Session::respond_direct(const http::RequestHead& head, in
   bool ok = co_await write_client(ex_->out_head, r.direct_body.data(), body);
   bytes_out_ = body;
   finish_request(r.direct_status);
-  co_return ok && keep ? Outcome::kKeepAlive : Outcome::kClose;
+  co_return ok&& keep ? Outcome::kKeepAlive : Outcome::kClose;
 }
 
 Task<void> Session::respond_problem(int status, std::string_view detail, bool keep_alive,
-                                         std::string_view allow) {
+                                    std::string_view allow) {
   std::string body;
   body.reserve(160 + detail.size());
   body.append("{\"type\":\"about:blank\",\"title\":");
@@ -388,7 +389,8 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
   ex_->out_head.append("Content-Length: ");
   append_uint(ex_->out_head, body.size());
   ex_->out_head.append("\r\n");
-  append_header(ex_->out_head, "X-Request-Id", std::string_view(ex_->request_id, ex_->request_id_len));
+  append_header(ex_->out_head, "X-Request-Id",
+                std::string_view(ex_->request_id, ex_->request_id_len));
   append_header(ex_->out_head, "Date", worker_.clock().http_date());
   if (!allow.empty()) append_header(ex_->out_head, "Allow", allow);
   ex_->out_head.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
@@ -404,8 +406,7 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
   finish_request(status);
 }
 
-Task<bool> Session::write_client(const std::string& head, const char* body,
-                                      std::size_t body_size) {
+Task<bool> Session::write_client(const std::string& head, const char* body, std::size_t body_size) {
   std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body, body_size)};
   error_code ec;
   std::size_t total = head.size() + body_size;
@@ -433,14 +434,16 @@ std::string_view Session::request_path_for_upstream(const http::RequestHead& hea
         continue;
       }
       for (std::size_t i = 0; i < ex_->match.param_count; ++i) {
-        if (ex_->match.params[i].name == p.text) ex_->upstream_path.append(ex_->match.params[i].value);
+        if (ex_->match.params[i].name == p.text)
+          ex_->upstream_path.append(ex_->match.params[i].value);
       }
     }
     // A rewrite must never produce dot segments, whatever the params held.
     if (http::has_dot_segment(ex_->upstream_path) || ex_->upstream_path.empty() ||
         ex_->upstream_path[0] != '/') {
       std::string normalized;
-      if (ex_->upstream_path.empty() || ex_->upstream_path[0] != '/') ex_->upstream_path.insert(0, "/");
+      if (ex_->upstream_path.empty() || ex_->upstream_path[0] != '/')
+        ex_->upstream_path.insert(0, "/");
       http::normalize_path(ex_->upstream_path, normalized);
       ex_->upstream_path = std::move(normalized);
     }
@@ -557,8 +560,8 @@ uint64_t Session::balance_hash(const http::RequestHead& head, const CompiledUpst
 // Pre-reads a chunked request body into rbuf_ (up to the buffer's size), so
 // that a body that fits is validated whole before any byte goes upstream.
 Task<bool> Session::buffer_chunked_body(http::ChunkedDecoder& decoder, std::size_t body_off,
-                                             std::size_t& body_bytes, uint64_t& payload,
-                                             int& status, std::string_view& detail) {
+                                        std::size_t& body_bytes, uint64_t& payload, int& status,
+                                        std::string_view& detail) {
   const auto& limits = worker_.snapshot().config.limits;
   std::size_t fed = body_off;
   while (true) {

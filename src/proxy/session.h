@@ -50,26 +50,22 @@ class Session : public core::ListHook<Session> {
 
   Task<HeadResult> read_head(http::ParseError& err);
   Task<WaitResult> wait_for_bytes();
-  Task<bool> read_upstream_head(http::ResponseHead& resp, std::size_t& ulen,
-                                                  int& status, std::string_view& detail);
-  Task<bool> stream_request_body(const http::RequestHead& head,
-                                                   http::ChunkedDecoder& decoder, uint64_t& payload,
-                                                   int& status, std::string_view& detail);
+  Task<bool> read_upstream_head(http::ResponseHead& resp, std::size_t& ulen, int& status,
+                                std::string_view& detail);
+  Task<bool> stream_request_body(const http::RequestHead& head, http::ChunkedDecoder& decoder,
+                                 uint64_t& payload, int& status, std::string_view& detail);
   Task<bool> stream_response_body(http::BodyKind kind, uint64_t remaining,
-                                                    http::ChunkedDecoder& decoder,
-                                                    bool& upstream_clean);
+                                  http::ChunkedDecoder& decoder, bool& upstream_clean);
   void reset_upstream();
   Task<Outcome> serve(http::RequestHead& head);
   Task<Outcome> proxy(http::RequestHead& head, int route);
   Task<Outcome> respond_direct(const http::RequestHead& head, int route);
-  Task<void> respond_problem(int status, std::string_view detail,
-                                               bool keep_alive, std::string_view allow = {});
-  Task<bool> buffer_chunked_body(http::ChunkedDecoder& decoder,
-                                                   std::size_t body_off, std::size_t& body_bytes,
-                                                   uint64_t& payload, int& status,
-                                                   std::string_view& detail);
-  Task<bool> write_client(const std::string& head, const char* body,
-                                            std::size_t body_size);
+  Task<void> respond_problem(int status, std::string_view detail, bool keep_alive,
+                             std::string_view allow = {});
+  Task<bool> buffer_chunked_body(http::ChunkedDecoder& decoder, std::size_t body_off,
+                                 std::size_t& body_bytes, uint64_t& payload, int& status,
+                                 std::string_view& detail);
+  Task<bool> write_client(const std::string& head, const char* body, std::size_t body_size);
 
   void build_upstream_head(const http::RequestHead& head, std::string_view path);
   RequestContext plugin_context(const http::RequestHead* head) const;
@@ -110,7 +106,7 @@ class Session : public core::ListHook<Session> {
   bool closing_ = false;
   bool first_request_ = true;
   bool client_http10_ = false;  // HTTP/1.0 client: no interim responses
-  bool dechunk_ = false;  // HTTP/1.0 client, chunked upstream response
+  bool dechunk_ = false;        // HTTP/1.0 client, chunked upstream response
 
   // The request in flight (null between requests).
   std::unique_ptr<Exchange> ex_;

@@ -71,7 +71,8 @@ void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKin
     out.append(h.name).append(": ").append(h.value).append("\r\n");
   }
   if (edits != nullptr) {
-    for (const auto& [name, value] : edits->set) out.append(name).append(": ").append(value).append("\r\n");
+    for (const auto& [name, value] : edits->set)
+      out.append(name).append(": ").append(value).append("\r\n");
   }
   if (kind == BodyKind::kChunked) out.append("Transfer-Encoding: chunked\r\n");
   out.append("X-Request-Id: ").append(request_id).append("\r\n");
@@ -91,8 +92,8 @@ void Session::reset_upstream() {
   upstream_conn_.reset();
 }
 
-Task<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ulen,
-                                            int& status, std::string_view& detail) {
+Task<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ulen, int& status,
+                                       std::string_view& detail) {
   const CompiledUpstream& u = worker_.snapshot().upstreams[static_cast<std::size_t>(upstream_)];
   if (!ubuf_) {
     ubuf_ = worker_.small_buffers().take();
@@ -111,20 +112,20 @@ Task<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ul
     if (end == 0) {
       error_code ec;
       set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
-    std::size_t n = co_await upstream_conn_->socket.async_read_some(
-        asio::buffer(ubuf_.data() + ulen, ucap_ - ulen), await_ec(ec));
-    clear_deadline();
-    if (ec || n == 0) {
-      if (timed_out_) {
-        status = 504;
-        detail = "upstream did not answer in time";
-      } else {
-        status = 502;
-        detail = ec == asio::error::connection_reset ? "upstream reset the connection"
-                                                     : "upstream closed the connection";
+      std::size_t n = co_await upstream_conn_->socket.async_read_some(
+          asio::buffer(ubuf_.data() + ulen, ucap_ - ulen), await_ec(ec));
+      clear_deadline();
+      if (ec || n == 0) {
+        if (timed_out_) {
+          status = 504;
+          detail = "upstream did not answer in time";
+        } else {
+          status = 502;
+          detail = ec == asio::error::connection_reset ? "upstream reset the connection"
+                                                       : "upstream closed the connection";
+        }
+        co_return false;
       }
-      co_return false;
-    }
       ulen += n;
       continue;
     }
@@ -167,8 +168,8 @@ Task<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ul
 }
 
 Task<bool> Session::stream_request_body(const http::RequestHead& head,
-                                             http::ChunkedDecoder& decoder, uint64_t& payload,
-                                             int& status, std::string_view& detail) {
+                                        http::ChunkedDecoder& decoder, uint64_t& payload,
+                                        int& status, std::string_view& detail) {
   const auto& limits = worker_.snapshot().config.limits;
   const CompiledUpstream& u = worker_.snapshot().upstreams[static_cast<std::size_t>(upstream_)];
   bool chunked = head.facts.body == BodyKind::kChunked;
@@ -179,8 +180,8 @@ Task<bool> Session::stream_request_body(const http::RequestHead& head,
     if (!chunked && want > remaining) want = static_cast<std::size_t>(remaining);
     error_code ec;
     set_deadline(&client_, limits.idle_timeout.count());
-    std::size_t n = co_await client_.async_read_some(asio::buffer(rbuf_.data() + rend_, want),
-                                                     await_ec(ec));
+    std::size_t n =
+        co_await client_.async_read_some(asio::buffer(rbuf_.data() + rend_, want), await_ec(ec));
     clear_deadline();
     if (ec || n == 0) {
       status = timed_out_ ? 408 : 400;
@@ -208,8 +209,8 @@ Task<bool> Session::stream_request_body(const http::RequestHead& head,
       co_return false;
     }
     set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
-    co_await asio::async_write(upstream_conn_->socket,
-                               asio::buffer(rbuf_.data() + rbeg_, send), await_ec(ec));
+    co_await asio::async_write(upstream_conn_->socket, asio::buffer(rbuf_.data() + rbeg_, send),
+                               await_ec(ec));
     clear_deadline();
     if (ec) {
       status = timed_out_ ? 504 : 502;
@@ -222,8 +223,7 @@ Task<bool> Session::stream_request_body(const http::RequestHead& head,
 }
 
 Task<bool> Session::stream_response_body(BodyKind kind, uint64_t remaining,
-                                              http::ChunkedDecoder& decoder,
-                                              bool& upstream_clean) {
+                                         http::ChunkedDecoder& decoder, bool& upstream_clean) {
   const CompiledUpstream& u = worker_.snapshot().upstreams[static_cast<std::size_t>(upstream_)];
   const auto& limits = worker_.snapshot().config.limits;
   if (kind == BodyKind::kNone || (kind == BodyKind::kLength && remaining == 0) ||
@@ -337,7 +337,7 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     rbeg_ = body_off + body_bytes;
     co_await respond_problem(503, "no healthy target in upstream " + u.name,
                              head.keep_alive && body_complete);
-    co_return head.keep_alive && body_complete ? Outcome::kKeepAlive : Outcome::kClose;
+    co_return head.keep_alive&& body_complete ? Outcome::kKeepAlive : Outcome::kClose;
   }
   uint64_t hash = balance_hash(head, u);
   int fail_status = 502;
@@ -440,8 +440,8 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   bool is_head = ex_->method == "HEAD";
   BodyKind kind = http::response_body_kind(resp, is_head);
   dechunk_ = kind == BodyKind::kChunked && head.minor_version == 0;
-  bool client_keep = head.keep_alive && !worker_.draining() && kind != BodyKind::kUntilClose &&
-                     !dechunk_;
+  bool client_keep =
+      head.keep_alive && !worker_.draining() && kind != BodyKind::kUntilClose && !dechunk_;
   std::size_t head_end = resp.head_size;
   std::size_t avail = ulen - head_end;
   std::size_t first = avail;
@@ -493,7 +493,7 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
                     std::string_view(ex_->request_id, ex_->request_id_len), client_keep, edits);
   int status = resp.status;
   std::array<asio::const_buffer, 2> out{asio::buffer(ex_->out_head),
-                                         asio::buffer(ubuf_.data() + head_end, first)};
+                                        asio::buffer(ubuf_.data() + head_end, first)};
   bool ok = try_write_all(client_, out, ec);
   if (!ok && !ec) {
     set_deadline(&client_, snap.config.limits.idle_timeout.count());
@@ -510,7 +510,7 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     upstream_conn_.reset();
   }
   finish_request(status);
-  co_return ok && client_keep ? Outcome::kKeepAlive : Outcome::kClose;
+  co_return ok&& client_keep ? Outcome::kKeepAlive : Outcome::kClose;
 }
 
 }  // namespace gatehouse::proxy

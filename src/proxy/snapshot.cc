@@ -1,7 +1,7 @@
 #include "proxy/snapshot.h"
 
-#include <boost/asio/io_context.hpp>
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
 #include <stdexcept>
 
 #include "http/status.h"
@@ -112,7 +112,8 @@ std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg) {
       cr.direct = true;
       cr.direct_status = r.respond->status;
       cr.direct_head = direct_head(*r.respond);
-      bool no_body = r.respond->status < 200 || r.respond->status == 204 || r.respond->status == 304;
+      bool no_body =
+          r.respond->status < 200 || r.respond->status == 204 || r.respond->status == 304;
       if (!no_body) cr.direct_body = r.respond->body;
     } else {
       for (std::size_t i = 0; i < upstream_names.size(); ++i) {

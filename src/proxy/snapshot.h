@@ -38,7 +38,7 @@ struct RewritePiece {
 
 struct CompiledRoute {
   std::string name;
-  int upstream = -1;  // index into Snapshot::upstreams; -1 for direct responses
+  int upstream = -1;                  // index into Snapshot::upstreams; -1 for direct responses
   std::vector<RewritePiece> rewrite;  // empty: no rewrite
   bool direct = false;
   int direct_status = 200;

@@ -1,8 +1,9 @@
 #include "proxy/worker.h"
 
+#include <malloc.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <malloc.h>
 
 #include "proxy/session.h"
 
@@ -45,7 +46,8 @@ Worker::Worker(unsigned id, std::shared_ptr<const Snapshot> snapshot,
       acceptor_(io_),
       tick_timer_(io_),
       request_ids_(id_prefix, id),
-      small_buffers_(std::max<std::size_t>(16384, round_up(snapshot_->config.limits.max_header_bytes + 4096, 4096)),
+      small_buffers_(std::max<std::size_t>(
+                         16384, round_up(snapshot_->config.limits.max_header_bytes + 4096, 4096)),
                      1024),
       large_buffers_(262144, 16) {
   uint64_t seed = id_prefix ^ (uint64_t{id} * 0x9E3779B97F4A7C15ull);
@@ -153,7 +155,8 @@ void Worker::add_session(Session* s) { sessions_.push_back(s); }
 void Worker::remove_session(Session* s) { sessions_.remove(s); }
 
 void Worker::park_upstream(int upstream, int target, std::unique_ptr<UpstreamConnection> c) {
-  TargetState& t = upstreams_[static_cast<std::size_t>(upstream)].targets[static_cast<std::size_t>(target)];
+  TargetState& t =
+      upstreams_[static_cast<std::size_t>(upstream)].targets[static_cast<std::size_t>(target)];
   if (t.idle.size() >= kMaxIdlePerTarget) return;
   c->idle_since_ms = core::coarse_ms();
   ++c->requests;

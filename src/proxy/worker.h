@@ -3,12 +3,12 @@
 // Nothing in here is touched by another thread except through post().
 #pragma once
 
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -47,7 +47,7 @@ struct UpstreamConnection {
 };
 
 struct TargetState {
-  int64_t avoid_until_ms = 0;  // connect refused: not chosen before this
+  int64_t avoid_until_ms = 0;                             // connect refused: not chosen before this
   std::vector<std::unique_ptr<UpstreamConnection>> idle;  // LIFO: warmest first
 };
 
@@ -59,8 +59,8 @@ struct UpstreamState {
 
 class Worker {
  public:
-  Worker(unsigned id, std::shared_ptr<const Snapshot> snapshot,
-         observability::AccessLogWriter& log, uint64_t id_prefix);
+  Worker(unsigned id, std::shared_ptr<const Snapshot> snapshot, observability::AccessLogWriter& log,
+         uint64_t id_prefix);
   ~Worker();
 
   // Binds the SO_REUSEPORT listener; throws on failure (startup only).

@@ -101,8 +101,8 @@ void RouteTrie::add_template(std::string_view path_template, Slot slot) {
       partial_group(node_id, "").slots.push_back(slot);
       return;
     }
-    node_id = segment.starts_with('{') ? add_param_child(node_id)
-                                       : add_literal_child(node_id, segment);
+    node_id =
+        segment.starts_with('{') ? add_param_child(node_id) : add_literal_child(node_id, segment);
   }
   nodes_[node_id].terminal.push_back(slot);
 }
@@ -132,10 +132,9 @@ void RouteTrie::finish_partials(Node& node) {
   if (node.partials.empty()) return;
   // Longer literal rest is more specific. Stable: equal rests do not occur
   // (one group per rest), so the order among equal lengths is irrelevant.
-  std::stable_sort(node.partials.begin(), node.partials.end(),
-                   [](const PartialGroup& a, const PartialGroup& b) {
-                     return a.rest.size() > b.rest.size();
-                   });
+  std::stable_sort(
+      node.partials.begin(), node.partials.end(),
+      [](const PartialGroup& a, const PartialGroup& b) { return a.rest.size() > b.rest.size(); });
   node.partial_lengths.clear();
   for (const PartialGroup& group : node.partials) {
     if (node.partial_lengths.empty() || node.partial_lengths.back() != group.rest.size()) {

@@ -93,11 +93,11 @@ class RouteTrie {
     std::vector<std::pair<std::string, uint32_t>> literals;
     std::unique_ptr<StringMap<uint32_t>> literal_index;  // when many literals
     uint32_t param_child = kNoNode;
-    std::vector<Slot> terminal;          // templates ending exactly here
-    std::vector<PartialGroup> partials;  // after finish(): longest rest first
+    std::vector<Slot> terminal;                          // templates ending exactly here
+    std::vector<PartialGroup> partials;                  // after finish(): longest rest first
     std::unique_ptr<StringMap<uint32_t>> partial_index;  // rest -> partials index
-    std::vector<std::size_t> partial_lengths;  // distinct rest sizes, longest first
-    std::vector<Slot> open;  // prefixes ending exactly on this boundary
+    std::vector<std::size_t> partial_lengths;            // distinct rest sizes, longest first
+    std::vector<Slot> open;                              // prefixes ending exactly on this boundary
   };
 
   uint32_t literal_child(const Node& node, std::string_view segment) const;
@@ -138,8 +138,7 @@ class RouteTrie {
                       const Captures& captures, Visit& visit) const {
     if (!node.partial_index) {
       for (const PartialGroup& group : node.partials) {
-        if (segment.starts_with(group.rest) &&
-            visit_slots(group.slots, captures, rest, visit)) {
+        if (segment.starts_with(group.rest) && visit_slots(group.slots, captures, rest, visit)) {
           return true;
         }
       }

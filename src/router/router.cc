@@ -59,10 +59,13 @@ std::string normalized_host(std::string_view host) {
 }
 
 bool is_param_name(std::string_view name) {
-  auto is_alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  auto is_alpha = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  };
   auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
   if (name.empty() || !is_alpha(name[0])) return false;
-  return std::all_of(name.begin() + 1, name.end(), [&](char c) { return is_alpha(c) || is_digit(c); });
+  return std::all_of(name.begin() + 1, name.end(),
+                     [&](char c) { return is_alpha(c) || is_digit(c); });
 }
 
 // "/a/{id}/{*rest}" -> "/a/{}/{*}": what a template matches, without names.
@@ -101,7 +104,7 @@ struct Fallback {
 
 struct Bucket {
   RouteTrie trie;
-  std::vector<uint32_t> regexes;  // file order
+  std::vector<uint32_t> regexes;    // file order
   std::vector<Fallback> fallbacks;  // file order
 };
 
@@ -190,7 +193,8 @@ void Router::Impl::add_path(Bucket& bucket, const config::Route& route, Compiled
       if (std::string problem = check_template(path); !problem.empty()) {
         throw std::invalid_argument("route '" + route.name + "': " + problem);
       }
-      for (std::size_t open = path.find('{'); open != std::string::npos; open = path.find('{', open + 1)) {
+      for (std::size_t open = path.find('{'); open != std::string::npos;
+           open = path.find('{', open + 1)) {
         std::string_view name(path.data() + open + 1, path.find('}', open) - open - 1);
         compiled.ends_in_rest = name.starts_with('*');  // valid: only the last one
         if (compiled.ends_in_rest) name.remove_prefix(1);
@@ -215,8 +219,8 @@ void Router::Impl::compile_regex(const config::Route& route, CompiledRoute& comp
   options.set_log_errors(false);
   compiled.regex = std::make_unique<RE2>(route.match.path, options);
   if (!compiled.regex->ok()) {
-    throw std::invalid_argument("route '" + route.name + "': invalid regex: " +
-                                compiled.regex->error());
+    throw std::invalid_argument("route '" + route.name +
+                                "': invalid regex: " + compiled.regex->error());
   }
   // NamedCapturingGroups is ordered by name; report params in group order.
   std::vector<std::pair<int, std::string>> groups;
@@ -391,10 +395,15 @@ std::vector<std::pair<std::size_t, std::size_t>> Router::find_shadowed(
     key += static_cast<char>('0' + static_cast<int>(match.path_kind));
     key += '\n';
     switch (match.path_kind) {
-      case config::PathKind::kNone: break;
-      case config::PathKind::kTemplate: key += template_shape(match.path); break;
+      case config::PathKind::kNone:
+        break;
+      case config::PathKind::kTemplate:
+        key += template_shape(match.path);
+        break;
       case config::PathKind::kPrefix:
-      case config::PathKind::kRegex: key += match.path; break;
+      case config::PathKind::kRegex:
+        key += match.path;
+        break;
     }
     return key;
   };
@@ -405,7 +414,8 @@ std::vector<std::pair<std::size_t, std::size_t>> Router::find_shadowed(
       return std::find(earlier.methods.begin(), earlier.methods.end(), m) != earlier.methods.end();
     });
   };
-  auto needs_no_more_headers = [](const config::RouteMatch& earlier, const config::RouteMatch& later) {
+  auto needs_no_more_headers = [](const config::RouteMatch& earlier,
+                                  const config::RouteMatch& later) {
     return std::all_of(earlier.headers.begin(), earlier.headers.end(), [&](const auto& header) {
       return std::find(later.headers.begin(), later.headers.end(), header) != later.headers.end();
     });

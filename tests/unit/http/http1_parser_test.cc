@@ -1205,8 +1205,11 @@ namespace gatehouse::http {
 namespace {
 
 TEST(HopByHop, DropsNamesListedInEveryConnectionField) {
-  Header headers[] = {{"Connection", "x-one"}, {"X-One", "1"}, {"Connection", "X-Two, keep-alive"},
-                      {"X-Two", "2"}, {"X-Three", "3"}};
+  Header headers[] = {{"Connection", "x-one"},
+                      {"X-One", "1"},
+                      {"Connection", "X-Two, keep-alive"},
+                      {"X-Two", "2"},
+                      {"X-Three", "3"}};
   HopByHop filter(headers, 5);
   EXPECT_TRUE(filter.drops("x-one"));
   EXPECT_TRUE(filter.drops("X-TWO"));

@@ -148,7 +148,8 @@ TEST(RouterTemplate, CatchAllCapturesTheRestIncludingSlashes) {
   Router router(make_routes({tmpl("/files/{*path}")}));
   EXPECT_EQ(params_of(match(router, "/files/a/b.txt")),
             (std::map<std::string, std::string>{{"path", "a/b.txt"}}));
-  EXPECT_EQ(params_of(match(router, "/files/")), (std::map<std::string, std::string>{{"path", ""}}));
+  EXPECT_EQ(params_of(match(router, "/files/")),
+            (std::map<std::string, std::string>{{"path", ""}}));
   EXPECT_EQ(chosen(router, "/files"), -1);
   EXPECT_EQ(chosen(router, "/filesx"), -1);
 }
@@ -223,7 +224,7 @@ TEST(RouterPrecedence, LongerPrefixWins) {
 
 TEST(RouterPrecedence, ParamBeatsPrefixInTheSameSegment) {
   Router router(make_routes({prefix("/api"), tmpl("/{page}")}));
-  EXPECT_EQ(chosen(router, "/apix"), 1);  // "api" is only part of the segment
+  EXPECT_EQ(chosen(router, "/apix"), 1);   // "api" is only part of the segment
   EXPECT_EQ(chosen(router, "/api/x"), 0);  // "api" is the whole first segment
 }
 
@@ -305,8 +306,8 @@ TEST(RouterPrefix, RootPrefixAndNoPathConditionTieByFileOrder) {
 // ---- hosts ----
 
 TEST(RouterHost, ExactHostBeatsWildcard) {
-  Router router(make_routes({on_host(tmpl("/x"), "*.example.com"),
-                             on_host(tmpl("/x"), "api.example.com")}));
+  Router router(
+      make_routes({on_host(tmpl("/x"), "*.example.com"), on_host(tmpl("/x"), "api.example.com")}));
   EXPECT_EQ(chosen(router, "/x", "GET", "api.example.com"), 1);
   EXPECT_EQ(chosen(router, "/x", "GET", "www.example.com"), 0);
 }
@@ -339,15 +340,15 @@ TEST(RouterHost, WildcardNeedsAtLeastOneMoreLabel) {
 }
 
 TEST(RouterHost, LongerWildcardSuffixWins) {
-  Router router(make_routes({on_host(any_path(), "*.example.com"),
-                             on_host(any_path(), "*.api.example.com")}));
+  Router router(make_routes(
+      {on_host(any_path(), "*.example.com"), on_host(any_path(), "*.api.example.com")}));
   EXPECT_EQ(chosen(router, "/", "GET", "v1.api.example.com"), 1);
   EXPECT_EQ(chosen(router, "/", "GET", "api.example.com"), 0);
 }
 
 TEST(RouterHost, HostConditionIsCaseInsensitive) {
-  Router router(make_routes({on_host(any_path(), "API.Example.COM"),
-                             on_host(tmpl("/w"), "*.Example.com")}));
+  Router router(
+      make_routes({on_host(any_path(), "API.Example.COM"), on_host(tmpl("/w"), "*.Example.com")}));
   EXPECT_EQ(chosen(router, "/", "GET", "api.example.com"), 0);
   EXPECT_EQ(chosen(router, "/w", "GET", "www.example.com"), 1);
 }
@@ -372,8 +373,9 @@ TEST(RouterConditions, MethodIsComparedExactly) {
 }
 
 TEST(RouterConditions, MethodNotAllowedListsAllow) {
-  Router router(make_routes({tmpl("/items/{id}", {"GET", "PUT"}), tmpl("/items/{key}", {"DELETE", "GET"}),
-                             tmpl("/items/{id}/x", {"POST"}), tmpl("/other", {"PATCH"})}));
+  Router router(
+      make_routes({tmpl("/items/{id}", {"GET", "PUT"}), tmpl("/items/{key}", {"DELETE", "GET"}),
+                   tmpl("/items/{id}/x", {"POST"}), tmpl("/other", {"PATCH"})}));
   MatchResult result = match(router, "/items/3", "POST");
   EXPECT_EQ(result.kind, Kind::kMethodNotAllowed);
   EXPECT_EQ(result.allow, "DELETE, GET, PUT");
@@ -381,8 +383,8 @@ TEST(RouterConditions, MethodNotAllowedListsAllow) {
 
 TEST(RouterConditions, MethodNotAllowedGathersAcrossHostsAndKinds) {
   Router router(make_routes({on_host(tmpl("/x", {"GET"}), "api.example.com"),
-                             on_host(prefix("/x", {"PUT"}), "*.example.com"),
-                             regex("/x", {"POST"}), regex("/y", {"PATCH"})}));
+                             on_host(prefix("/x", {"PUT"}), "*.example.com"), regex("/x", {"POST"}),
+                             regex("/y", {"PATCH"})}));
   MatchResult result = match(router, "/x", "DELETE", "api.example.com");
   EXPECT_EQ(result.kind, Kind::kMethodNotAllowed);
   EXPECT_EQ(result.allow, "GET, POST, PUT");
@@ -396,21 +398,23 @@ TEST(RouterConditions, NotFoundWhenNoPathMatches) {
 }
 
 TEST(RouterConditions, HeadersMustAllMatchExactly) {
-  Router router(make_routes({{PathKind::kPrefix, "/", {}, "", {{"x-version", "2"}, {"x-beta", "1"}}}}));
+  Router router(
+      make_routes({{PathKind::kPrefix, "/", {}, "", {{"x-version", "2"}, {"x-beta", "1"}}}}));
   EXPECT_EQ(chosen(router, "/", "GET", "", Headers{{"x-version", "2"}, {"x-beta", "1"}}), 0);
   EXPECT_EQ(chosen(router, "/", "GET", "", Headers{{"x-version", "2"}}), -1);
   EXPECT_EQ(chosen(router, "/", "GET", "", Headers{{"x-version", "20"}, {"x-beta", "1"}}), -1);
 }
 
 TEST(RouterConditions, HeaderMismatchFallsThroughToNextRoute) {
-  Router router(make_routes({{PathKind::kTemplate, "/x", {}, "", {{"x-canary", "1"}}}, tmpl("/x")}));
+  Router router(
+      make_routes({{PathKind::kTemplate, "/x", {}, "", {{"x-canary", "1"}}}, tmpl("/x")}));
   EXPECT_EQ(chosen(router, "/x", "GET", "", Headers{{"x-canary", "1"}}), 0);
   EXPECT_EQ(chosen(router, "/x"), 1);
 }
 
 TEST(RouterConditions, MethodNotAllowedOnlyCountsRoutesWhoseHeadersMatch) {
-  Router router(make_routes({{PathKind::kTemplate, "/x", {"GET"}, "", {{"x-canary", "1"}}},
-                             tmpl("/x", {"PUT"})}));
+  Router router(make_routes(
+      {{PathKind::kTemplate, "/x", {"GET"}, "", {{"x-canary", "1"}}}, tmpl("/x", {"PUT"})}));
   EXPECT_EQ(match(router, "/x", "POST").allow, "PUT");
   EXPECT_EQ(match(router, "/x", "POST", "", Headers{{"x-canary", "1"}}).allow, "GET, PUT");
 }
@@ -547,8 +551,10 @@ using Rank = std::vector<int>;
 constexpr int kLiteral = 0, kParam = 1, kTerminal = 0, kOpen = 200;
 int partial_rank(std::size_t literal_length) { return 2 + 100 - static_cast<int>(literal_length); }
 
-std::optional<Rank> template_rank(const std::string& path_template, const std::vector<std::string>& path,
-                                  std::map<std::string, std::string>& params, const std::string& raw_path) {
+std::optional<Rank> template_rank(const std::string& path_template,
+                                  const std::vector<std::string>& path,
+                                  std::map<std::string, std::string>& params,
+                                  const std::string& raw_path) {
   std::vector<std::string> parts = split_segments(std::string_view(path_template).substr(1));
   Rank rank;
   std::size_t offset = 1;  // position in raw_path after the leading '/'
@@ -599,7 +605,8 @@ struct Expected {
 };
 
 Expected reference_match(const std::vector<RouteSpec>& routes, const std::string& host,
-                         const std::string& raw_path, const std::string& method, const Headers& headers) {
+                         const std::string& raw_path, const std::string& method,
+                         const Headers& headers) {
   std::vector<std::string> path = split_segments(std::string_view(raw_path).substr(1));
   std::optional<Candidate> best;
   std::vector<std::string> allowed;
@@ -625,11 +632,13 @@ Expected reference_match(const std::vector<RouteSpec>& routes, const std::string
     std::map<std::string, std::string> params;
     std::optional<Rank> rank;
     int group = 0;
-    const bool fallback = route.kind == PathKind::kNone || (route.kind == PathKind::kPrefix && route.path == "/") ||
+    const bool fallback = route.kind == PathKind::kNone ||
+                          (route.kind == PathKind::kPrefix && route.path == "/") ||
                           (route.kind == PathKind::kTemplate && route.path.starts_with("/{*"));
     if (fallback) {
       group = 2;
-      rank = template_rank(route.kind == PathKind::kTemplate ? route.path : "/{*x}", path, params, raw_path);
+      rank = template_rank(route.kind == PathKind::kTemplate ? route.path : "/{*x}", path, params,
+                           raw_path);
       if (route.kind != PathKind::kTemplate) params.clear();
       if (rank) rank = Rank{};
     } else if (route.kind == PathKind::kTemplate) {
@@ -638,8 +647,8 @@ Expected reference_match(const std::vector<RouteSpec>& routes, const std::string
       rank = prefix_rank(route.path, path, raw_path);
     }
     if (!rank) continue;
-    bool method_ok = route.methods.empty() ||
-                     std::find(route.methods.begin(), route.methods.end(), method) != route.methods.end();
+    bool method_ok = route.methods.empty() || std::find(route.methods.begin(), route.methods.end(),
+                                                        method) != route.methods.end();
     if (!method_ok) {
       allowed.insert(allowed.end(), route.methods.begin(), route.methods.end());
       continue;
@@ -665,9 +674,12 @@ TEST(RouterReference, AgreesWithBruteForceOnRandomRoutes) {
   auto pick = [&](const std::vector<std::string>& options) {
     return options[std::uniform_int_distribution<std::size_t>(0, options.size() - 1)(rng)];
   };
-  auto chance = [&](int percent) { return std::uniform_int_distribution<int>(0, 99)(rng) < percent; };
+  auto chance = [&](int percent) {
+    return std::uniform_int_distribution<int>(0, 99)(rng) < percent;
+  };
   // Enough distinct literals that some nodes outgrow the linear scan.
-  const std::vector<std::string> literals = {"a", "b", "ab", "abc", "", "c", "d", "e", "f", "g", "h", "i", "j"};
+  const std::vector<std::string> literals = {"a", "b", "ab", "abc", "",  "c", "d",
+                                             "e", "f", "g",  "h",   "i", "j"};
   const std::vector<std::string> hosts = {"", "", "", "x.com", "y.x.com", "*.x.com", "*.y.x.com"};
   const std::vector<std::string> request_hosts = {"", "x.com", "y.x.com", "z.y.x.com", "q.x.com"};
 
@@ -701,21 +713,23 @@ TEST(RouterReference, AgreesWithBruteForceOnRandomRoutes) {
     for (int q = 0; q < 60; ++q) {
       std::string path;
       const int depth = std::uniform_int_distribution<int>(1, 4)(rng);
-      for (int d = 0; d < depth; ++d) path += "/" + pick({"a", "b", "ab", "abc", "abcd", "", "zz", "c", "d", "e", "f", "jk"});
+      for (int d = 0; d < depth; ++d)
+        path += "/" + pick({"a", "b", "ab", "abc", "abcd", "", "zz", "c", "d", "e", "f", "jk"});
       const std::string host = pick(request_hosts);
       const std::string method = pick({"GET", "POST", "PUT", "DELETE"});
       const Headers headers = chance(50) ? Headers{{"x-h", pick({"1", "2"})}} : Headers{};
       const Expected expected = reference_match(routes, host, path, method, headers);
       const MatchResult result = match(router, path, method, host, headers);
-      std::string context = "round " + std::to_string(round) + " path '" + path + "' host '" + host +
-                            "' method " + method + "; routes:";
+      std::string context = "round " + std::to_string(round) + " path '" + path + "' host '" +
+                            host + "' method " + method + "; routes:";
       for (const RouteSpec& spec : routes) {
-        context += " [" + std::to_string(static_cast<int>(spec.kind)) + " '" + spec.path + "' host '" + spec.host +
-                   "' methods " + std::to_string(spec.methods.size()) + " headers " +
-                   std::to_string(spec.headers.size()) + "]";
+        context += " [" + std::to_string(static_cast<int>(spec.kind)) + " '" + spec.path +
+                   "' host '" + spec.host + "' methods " + std::to_string(spec.methods.size()) +
+                   " headers " + std::to_string(spec.headers.size()) + "]";
       }
-      const int actual = result.kind == Kind::kFound ? static_cast<int>(result.route_index)
-                         : result.kind == Kind::kNotFound ? -1 : -2;
+      const int actual = result.kind == Kind::kFound      ? static_cast<int>(result.route_index)
+                         : result.kind == Kind::kNotFound ? -1
+                                                          : -2;
       ASSERT_EQ(actual, expected.chosen) << context;
       if (actual >= 0) {
         ASSERT_EQ(params_of(result), expected.params) << context;
@@ -732,20 +746,25 @@ TEST(RouterReference, AgreesWithBruteForceOnRandomRoutes) {
 using Pairs = std::vector<std::pair<std::size_t, std::size_t>>;
 
 TEST(RouterShadowed, IdenticalLaterRouteIsShadowed) {
-  EXPECT_EQ(Router::find_shadowed(make_routes({tmpl("/a"), tmpl("/b"), tmpl("/a")})), (Pairs{{2, 0}}));
+  EXPECT_EQ(Router::find_shadowed(make_routes({tmpl("/a"), tmpl("/b"), tmpl("/a")})),
+            (Pairs{{2, 0}}));
 }
 
 TEST(RouterShadowed, ParamNamesDoNotMatterForShadowing) {
-  EXPECT_EQ(Router::find_shadowed(make_routes({tmpl("/u/{id}/{*rest}"), tmpl("/u/{user}/{*path}")})),
-            (Pairs{{1, 0}}));
-  EXPECT_TRUE(Router::find_shadowed(make_routes({tmpl("/u/{id}/{*rest}"), tmpl("/u/{id}/x")})).empty());
+  EXPECT_EQ(
+      Router::find_shadowed(make_routes({tmpl("/u/{id}/{*rest}"), tmpl("/u/{user}/{*path}")})),
+      (Pairs{{1, 0}}));
+  EXPECT_TRUE(
+      Router::find_shadowed(make_routes({tmpl("/u/{id}/{*rest}"), tmpl("/u/{id}/x")})).empty());
 }
 
 TEST(RouterShadowed, BroaderMethodsShadowNarrower) {
   EXPECT_EQ(Router::find_shadowed(make_routes({tmpl("/a", {"GET", "POST"}), tmpl("/a", {"POST"})})),
             (Pairs{{1, 0}}));
-  EXPECT_EQ(Router::find_shadowed(make_routes({tmpl("/a"), tmpl("/a", {"POST"})})), (Pairs{{1, 0}}));
-  EXPECT_TRUE(Router::find_shadowed(make_routes({tmpl("/a", {"GET"}), tmpl("/a", {"POST"})})).empty());
+  EXPECT_EQ(Router::find_shadowed(make_routes({tmpl("/a"), tmpl("/a", {"POST"})})),
+            (Pairs{{1, 0}}));
+  EXPECT_TRUE(
+      Router::find_shadowed(make_routes({tmpl("/a", {"GET"}), tmpl("/a", {"POST"})})).empty());
   EXPECT_TRUE(Router::find_shadowed(make_routes({tmpl("/a", {"GET"}), tmpl("/a")})).empty());
 }
 
@@ -758,10 +777,12 @@ TEST(RouterShadowed, EarlierRouteNeedingMoreHeadersDoesNotShadow) {
 }
 
 TEST(RouterShadowed, DifferentHostOrPathKindIsNotShadowed) {
-  EXPECT_TRUE(Router::find_shadowed(make_routes({on_host(prefix("/a"), "x.com"), prefix("/a")})).empty());
+  EXPECT_TRUE(
+      Router::find_shadowed(make_routes({on_host(prefix("/a"), "x.com"), prefix("/a")})).empty());
   EXPECT_TRUE(Router::find_shadowed(make_routes({prefix("/a"), tmpl("/a")})).empty());
   EXPECT_TRUE(Router::find_shadowed(make_routes({prefix("/a"), prefix("/a/")})).empty());
-  EXPECT_EQ(Router::find_shadowed(make_routes({on_host(any_path(), "X.com"), on_host(any_path(), "x.com")})),
+  EXPECT_EQ(Router::find_shadowed(
+                make_routes({on_host(any_path(), "X.com"), on_host(any_path(), "x.com")})),
             (Pairs{{1, 0}}));
 }
 
@@ -793,15 +814,19 @@ TEST(RouterCheckTemplate, RejectsUnmatchedCloseBrace) {
 }
 
 TEST(RouterCheckTemplate, RejectsBadParamNames) {
-  EXPECT_NE(Router::check_template("/a/{1x}").find("invalid parameter name '1x'"), std::string::npos);
+  EXPECT_NE(Router::check_template("/a/{1x}").find("invalid parameter name '1x'"),
+            std::string::npos);
   EXPECT_NE(Router::check_template("/a/{}").find("invalid parameter name ''"), std::string::npos);
-  EXPECT_NE(Router::check_template("/a/{x-y}").find("invalid parameter name 'x-y'"), std::string::npos);
+  EXPECT_NE(Router::check_template("/a/{x-y}").find("invalid parameter name 'x-y'"),
+            std::string::npos);
   EXPECT_NE(Router::check_template("/a/{*}").find("invalid parameter name ''"), std::string::npos);
 }
 
 TEST(RouterCheckTemplate, RejectsDuplicateParamNames) {
-  EXPECT_EQ(Router::check_template("/{id}/x/{id}"), "duplicate parameter name 'id' in path template");
-  EXPECT_EQ(Router::check_template("/{id}/{*id}"), "duplicate parameter name 'id' in path template");
+  EXPECT_EQ(Router::check_template("/{id}/x/{id}"),
+            "duplicate parameter name 'id' in path template");
+  EXPECT_EQ(Router::check_template("/{id}/{*id}"),
+            "duplicate parameter name 'id' in path template");
 }
 
 TEST(RouterCheckTemplate, CatchAllOnlyLast) {
@@ -812,7 +837,8 @@ TEST(RouterCheckTemplate, CatchAllOnlyLast) {
 TEST(RouterCheckTemplate, ParamMustBeWholeSegment) {
   EXPECT_EQ(Router::check_template("/file{id}.json"),
             "'{...}' must be a whole path segment, not 'file{id}.json'");
-  EXPECT_EQ(Router::check_template("/{a}{b}"), "'{...}' must be a whole path segment, not '{a}{b}'");
+  EXPECT_EQ(Router::check_template("/{a}{b}"),
+            "'{...}' must be a whole path segment, not '{a}{b}'");
 }
 
 TEST(RouterCheckTemplate, RejectsMoreParamsThanMatchResultHolds) {
