@@ -53,7 +53,7 @@ TEST(Metrics, CountsConnectErrorsAndRejectionsAndOpenConnections) {
 
 TEST(JsonEscape, EscapesQuotesControlAndNonAsciiBytes) {
   std::string out;
-  append_json_string(out, std::string_view("a\"b\\c\n\x01\xff", 9));
+  append_json_string(out, std::string_view("a\"b\\c\n\x01\xff", 8));
   EXPECT_EQ(out, "\"a\\\"b\\\\c\\u000a\\u0001\\u00ff\"");
 }
 
