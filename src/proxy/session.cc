@@ -138,13 +138,8 @@ void Session::abort() {
   if (upstream_conn_) upstream_conn_->socket.close(ec);
 }
 
-// Waits for at least one more byte from the client into rbuf_. An idle
-// keep-alive connection first waits with its buffer (the cheap path under
-// load: no extra system call). If nothing arrives for kParkAfterMs the tick
-// cancels that read and the session parks: the buffer goes back to the pool,
-// the coroutine ends (freeing its frames) and a 1-byte MSG_PEEK callback
-// holds the connection until the client speaks again (see park()).
-Task<Session::WaitResult> Session::wait_for_bytes() {
+// Waits, inside the coroutine, for more bytes of a request that has begun.
+Task<bool> Session::wait_for_bytes() {
   if (!rbuf_) rbuf_ = worker_.small_buffers().take();
   if (rbeg_ == rend_) rbeg_ = rend_ = 0;
   if (rend_ == rcap_ && rbeg_ > 0) {
@@ -153,22 +148,47 @@ Task<Session::WaitResult> Session::wait_for_bytes() {
     rbeg_ = 0;
   }
   error_code ec;
-  idle_read_ = rbeg_ == rend_;
-  idle_since_ms_ = core::coarse_ms();
-  park_requested_ = false;
   std::size_t n = co_await client_.async_read_some(
       asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), kAwaitEc(ec));
-  idle_read_ = false;
-  if (ec == asio::error::operation_aborted && park_requested_ && !timed_out_ && !closing_) {
-    rbuf_.release();
-    rbeg_ = rend_ = 0;
-    worker_.note_parked();
-    parked_ = true;
-    co_return WaitResult::kParked;
-  }
-  if (ec || n == 0) co_return WaitResult::kClosed;
+  if (ec || n == 0) co_return false;
   rend_ += n;
-  co_return WaitResult::kData;
+  co_return true;
+}
+
+// Between requests a session waits outside any coroutine: its frames are
+// gone, so the only memory an idle connection holds is the Session, Asio's
+// per-socket state and one pending operation. It first waits with its read
+// buffer (the cheap path under load: the next request lands straight in it,
+// no extra system call). If the client stays silent for kParkAfterMs, the
+// tick cancels that read and the session parks: the buffer goes back to the
+// pool and a 1-byte MSG_PEEK holds the connection until the client speaks.
+// (Frames that lived through those 200 ms fragmented the heap: see
+// bench/NOTES.md.)
+void Session::await_request(std::unique_ptr<Session> self) {
+  Session* s = self.get();
+  if (!s->rbuf_) s->rbuf_ = s->worker_.small_buffers().take();
+  s->rbeg_ = s->rend_ = 0;
+  s->between_requests_ = true;
+  s->idle_read_ = true;
+  s->idle_since_ms_ = core::coarse_ms();
+  s->park_requested_ = false;
+  s->client_.async_read_some(asio::buffer(s->rbuf_.data(), s->rcap_),
+                             [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
+                               Session* s = self.get();
+                               s->idle_read_ = false;
+                               if (ec == asio::error::operation_aborted && s->park_requested_ &&
+                                   !s->timed_out_ && !s->closing_) {
+                                 s->rbuf_.release();
+                                 s->worker_.note_parked();
+                                 park(std::move(self));
+                                 return;
+                               }
+                               if (ec || n == 0 || s->closing_)
+                                 return;  // destroying self closes the socket
+                               s->rend_ = n;
+                               s->start_ns_ = core::monotonic_ns();
+                               s->worker_.spawn_session(std::move(self));
+                             });
 }
 
 void Session::park(std::unique_ptr<Session> self) {
@@ -176,10 +196,10 @@ void Session::park(std::unique_ptr<Session> self) {
   s->client_.async_receive(asio::buffer(&s->peek_byte_, 1), Socket::message_peek,
                            [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
                              Session* s = self.get();
-                             s->parked_ = false;
-                             if (ec || n == 0 || s->closing_ || s->worker_.draining())
-                               return;  // self closes it
-                             s->worker_.spawn_session(std::move(self));
+                             if (ec || n == 0 || s->closing_ || s->worker_.draining()) {
+                               return;  // destroying self closes the socket
+                             }
+                             await_request(std::move(self));
                            });
 }
 
@@ -236,9 +256,8 @@ Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
     if (closing_ || worker_.draining()) {
       if (between_requests_) co_return HeadResult::kClosed;
     }
-    WaitResult w = co_await wait_for_bytes();
-    if (w == WaitResult::kParked) co_return HeadResult::kParked;
-    if (w == WaitResult::kClosed) {
+    if (rend_ == rbeg_) co_return HeadResult::kAwaitRequest;
+    if (!co_await wait_for_bytes()) {
       if (timed_out_ && rend_ > rbeg_ && !between_requests_) {
         err = {408, "request head not received in time"};
         co_return HeadResult::kError;
@@ -249,10 +268,14 @@ Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
 }
 
 Task<void> Session::run() {
+  awaiting_request_ = false;
   while (!closing_) {
     http::ParseError err;
     HeadResult r = co_await read_head(err);
-    if (r == HeadResult::kParked) co_return;
+    if (r == HeadResult::kAwaitRequest) {
+      awaiting_request_ = true;
+      co_return;  // the caller hands the session to await_request()
+    }
     if (r == HeadResult::kClosed) break;
     begin_request();
     if (r == HeadResult::kError) {

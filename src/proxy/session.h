@@ -26,14 +26,14 @@ class Session : public core::ListHook<Session> {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Serves requests until the connection closes, or until it parks (see
-  // parked()).
+  // Serves the requests whose bytes have arrived; returns when the connection
+  // closes or when it has to wait for the next request (awaiting_request()).
   Task<void> run();
-  // True when run() returned because the client went idle: the caller hands
-  // the session to park(), which resumes it with a new run() when the client
-  // sends again, or destroys it when the client goes away.
-  bool parked() const { return parked_; }
-  static void park(std::unique_ptr<Session> self);
+  // True when run() returned to wait for the next request: the caller hands
+  // the session to await_request(), which resumes it with a new run() when
+  // bytes arrive, or destroys it when the client goes away or times out.
+  bool awaiting_request() const { return awaiting_request_; }
+  static void await_request(std::unique_ptr<Session> self);
 
   // Called by the worker's tick: enforces the current deadline.
   void check_deadline(int64_t now_ms);
@@ -44,12 +44,11 @@ class Session : public core::ListHook<Session> {
   void abort();
 
  private:
-  enum class HeadResult { kComplete, kClosed, kError, kParked };
-  enum class WaitResult { kData, kClosed, kParked };
+  enum class HeadResult { kComplete, kClosed, kError, kAwaitRequest };
   enum class Outcome { kKeepAlive, kClose };
 
   Task<HeadResult> read_head(http::ParseError& err);
-  Task<WaitResult> wait_for_bytes();
+  Task<bool> wait_for_bytes();
   Task<bool> read_upstream_head(http::ResponseHead& resp, std::size_t& ulen, int& status,
                                 std::string_view& detail);
   Task<bool> stream_request_body(const http::RequestHead& head, http::ChunkedDecoder& decoder,
@@ -57,6 +56,7 @@ class Session : public core::ListHook<Session> {
   Task<bool> stream_response_body(http::BodyKind kind, uint64_t remaining,
                                   http::ChunkedDecoder& decoder, bool& upstream_clean);
   void reset_upstream();
+  static void park(std::unique_ptr<Session> self);
   Task<Outcome> serve(http::RequestHead& head);
   Task<Outcome> proxy(http::RequestHead& head, int route);
   Task<Outcome> respond_direct(const http::RequestHead& head, int route);
@@ -90,7 +90,7 @@ class Session : public core::ListHook<Session> {
   char peek_byte_ = 0;
   bool idle_read_ = false;
   bool park_requested_ = false;
-  bool parked_ = false;
+  bool awaiting_request_ = false;
   int64_t idle_since_ms_ = 0;
 
   // The upstream side of the current request.

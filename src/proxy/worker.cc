@@ -27,7 +27,7 @@ std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to *
 
 Task<void> run_session(std::unique_ptr<Session> session) {
   co_await session->run();
-  if (session->parked()) Session::park(std::move(session));
+  if (session->awaiting_request()) Session::await_request(std::move(session));
 }
 
 }  // namespace
