@@ -352,6 +352,27 @@ ParseStatus analyze_request(RequestHead& out, ParseError& err) {
 
 }  // namespace
 
+void RequestHead::reset() {
+  method = target = path = query = authority = host = request_id = {};
+  has_query = false;
+  minor_version = 1;
+  header_count = 0;
+  facts = HeadFacts{};
+  expect_continue = false;
+  keep_alive = true;
+  head_size = 0;
+}
+
+void ResponseHead::reset() {
+  status = 0;
+  minor_version = 1;
+  reason = {};
+  header_count = 0;
+  facts = HeadFacts{};
+  keep_alive = true;
+  head_size = 0;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i)
@@ -442,6 +463,7 @@ ParseStatus check_request_line(const char* data, std::size_t size, ParseError& e
 
 ParseStatus parse_request_head(const char* data, std::size_t size, RequestHead& out,
                                ParseError& err) {
+  out.reset();
   std::string_view rest(data, size - 2);  // drop the final empty line's CRLF
   out.head_size = size;
   ParseStatus s = parse_request_line(next_line(rest), out, err);
@@ -455,6 +477,7 @@ ParseStatus parse_request_head(const char* data, std::size_t size, RequestHead& 
 
 ParseStatus parse_response_head(const char* data, std::size_t size, ResponseHead& out,
                                 ParseError& err) {
+  out.reset();
   std::string_view rest(data, size - 2);
   out.head_size = size;
   std::string_view line = next_line(rest);

@@ -57,6 +57,10 @@ struct RequestHead {
   bool expect_continue = false;
   bool keep_alive = true;     // after Connection/version rules
   std::size_t head_size = 0;  // bytes of the head, including the final CRLF CRLF
+
+  // Back to the default state without touching the header array (3 KiB that
+  // the next parse overwrites anyway): heads are reused per request.
+  void reset();
 };
 
 struct ResponseHead {
@@ -68,6 +72,8 @@ struct ResponseHead {
   HeadFacts facts;
   bool keep_alive = true;
   std::size_t head_size = 0;
+
+  void reset();
 };
 
 // Finds the end of a head ("\r\n\r\n") in data[0, size). `scanned` carries the

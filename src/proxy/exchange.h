@@ -23,6 +23,7 @@ struct Exchange {
   static void operator delete(void* p, std::size_t size);
 
   http::RequestHead head;
+  http::ResponseHead response;
   router::MatchResult match;
   std::string normalized_path;
   std::string upstream_path;
@@ -46,7 +47,7 @@ class ExchangePool {
     if (!e) return;
     // Drop oversized scratch (one huge header must not pin memory forever).
     if (e->out_head.capacity() > 65536 || free_.size() >= kMaxFree) return;
-    e->head = http::RequestHead{};
+    e->head.reset();
     free_.push_back(std::move(e));
   }
 

@@ -134,7 +134,6 @@ Task<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ul
       detail = "malformed upstream response";
       co_return false;
     }
-    resp = http::ResponseHead{};
     http::ParseError err;
     if (http::parse_response_head(ubuf_.data(), end, resp, err) != http::ParseStatus::kComplete) {
       status = 502;
@@ -346,7 +345,7 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   bool stale_retry_left = true;
   bool fresh_only = false;
   int target = -1;
-  http::ResponseHead resp;
+  http::ResponseHead& resp = ex_->response;
   std::size_t ulen = 0;
   int64_t up_start = core::monotonic_ns();
   bool sent_ok = false;
