@@ -107,4 +107,12 @@ std::string_view reason_phrase(int status) {
   }
 }
 
+void append_status_line(std::string& out, int status, std::string_view reason) {
+  out.append("HTTP/1.1 ");
+  char code[3] = {static_cast<char>('0' + status / 100 % 10),
+                  static_cast<char>('0' + status / 10 % 10), static_cast<char>('0' + status % 10)};
+  out.append(code, 3).push_back(' ');
+  out.append(reason.empty() ? reason_phrase(status) : reason).append("\r\n");
+}
+
 }  // namespace gatehouse::http

@@ -10,6 +10,7 @@
 #include "http/path.h"
 #include "http/status.h"
 #include "observability/json_escape.h"
+#include "proxy/socket_io.h"
 
 namespace gatehouse::proxy {
 
@@ -19,8 +20,6 @@ using boost::system::error_code;
 using http::BodyKind;
 
 namespace {
-
-constexpr auto kAwaitEc = [](error_code& ec) { return asio::redirect_error(use_task, ec); };
 
 // A client that keeps a connection open but sends nothing gives its read
 // buffer back after this long (see wait_for_bytes). Under load connections
@@ -149,7 +148,7 @@ Task<bool> Session::wait_for_bytes() {
   }
   error_code ec;
   std::size_t n = co_await client_.async_read_some(
-      asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), kAwaitEc(ec));
+      asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), await_ec(ec));
   if (ec || n == 0) co_return false;
   rend_ += n;
   co_return true;
@@ -404,10 +403,7 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
   body.append("}");
   keep_alive = keep_alive && !worker_.draining();
   ex_->out_head.clear();
-  ex_->out_head.append("HTTP/1.1 ");
-  append_uint(ex_->out_head, static_cast<uint64_t>(status));
-  ex_->out_head.push_back(' ');
-  ex_->out_head.append(http::reason_phrase(status)).append("\r\n");
+  http::append_status_line(ex_->out_head, status, {});
   append_header(ex_->out_head, "Content-Type", "application/problem+json");
   ex_->out_head.append("Content-Length: ");
   append_uint(ex_->out_head, body.size());
@@ -432,15 +428,10 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
 Task<bool> Session::write_client(const std::string& head, const char* body, std::size_t body_size) {
   std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body, body_size)};
   error_code ec;
-  std::size_t total = head.size() + body_size;
-  std::size_t n = client_.write_some(bufs, ec);  // non-blocking: usually all of it
-  if (!ec && n == total) co_return true;
-  if (ec && ec != asio::error::would_block) co_return false;
-  if (ec) n = 0;
-  asio::const_buffer rest[2] = {bufs[0] + n, bufs[1] + (n > head.size() ? n - head.size() : 0)};
-  std::array<asio::const_buffer, 2> remaining{rest[0], rest[1]};
+  if (try_write_all(client_, bufs, ec)) co_return true;
+  if (ec) co_return false;
   set_deadline(&client_, worker_.snapshot().config.limits.idle_timeout.count());
-  co_await asio::async_write(client_, remaining, kAwaitEc(ec));
+  co_await asio::async_write(client_, bufs, await_ec(ec));
   clear_deadline();
   co_return !ec;
 }
@@ -606,7 +597,7 @@ Task<bool> Session::buffer_chunked_body(http::ChunkedDecoder& decoder, std::size
     set_deadline(&client_, limits.header_timeout.count());
     error_code ec;
     std::size_t n = co_await client_.async_read_some(
-        asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), kAwaitEc(ec));
+        asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), await_ec(ec));
     clear_deadline();
     if (ec || n == 0) {
       status = timed_out_ ? 408 : 400;

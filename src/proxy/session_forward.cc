@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "http/status.h"
 #include "proxy/session.h"
+#include "proxy/socket_io.h"
 
 namespace gatehouse::proxy {
 
@@ -20,40 +21,9 @@ using http::BodyKind;
 
 namespace {
 
-auto await_ec(error_code& ec) { return asio::redirect_error(use_task, ec); }
-
 constexpr int64_t kAvoidMs = 5000;
 
-// Writes what the socket takes right now (the socket is in non-blocking
-// mode) and advances `bufs` past it. True when everything went out. Almost
-// every write on the request path completes here: no Asio operation, no
-// coroutine frame, no trip through the scheduler (see bench/NOTES.md).
-template <std::size_t N>
-bool try_write_all(Socket& socket, std::array<asio::const_buffer, N>& bufs, error_code& ec) {
-  std::size_t total = asio::buffer_size(bufs);
-  std::size_t n = socket.write_some(bufs, ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    ec = {};
-    n = 0;
-  }
-  if (ec) return false;
-  if (n == total) return true;
-  for (asio::const_buffer& b : bufs) {
-    std::size_t k = std::min(n, b.size());
-    b += k;
-    n -= k;
-  }
-  return false;
-}
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-
-void append_status_line(std::string& out, int status, std::string_view reason) {
-  out.append("HTTP/1.1 ");
-  char code[3] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
-                  static_cast<char>('0' + status % 10)};
-  out.append(code, 3).push_back(' ');
-  out.append(reason.empty() ? http::reason_phrase(status) : reason).append("\r\n");
-}
 
 // Response head for the client: the upstream's fields minus hop-by-hop ones,
 // our framing and request id.
@@ -61,7 +31,7 @@ void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKin
                        std::string_view request_id, bool keep_alive,
                        const HeaderEdits* edits = nullptr) {
   out.clear();
-  append_status_line(out, resp.status, resp.reason);
+  http::append_status_line(out, resp.status, resp.reason);
   http::HopByHop hop_by_hop(resp.headers, resp.header_count);
   for (std::size_t i = 0; i < resp.header_count; ++i) {
     const http::Header& h = resp.headers[i];

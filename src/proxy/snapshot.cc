@@ -52,8 +52,8 @@ std::vector<RewritePiece> compile_rewrite(const std::string& tmpl) {
 }
 
 std::string direct_head(const config::DirectResponse& r) {
-  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
-                     std::string(http::reason_phrase(r.status)) + "\r\n";
+  std::string head;
+  http::append_status_line(head, r.status, {});
   for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
   bool no_body = r.status < 200 || r.status == 204 || r.status == 304;
   if (!no_body) head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
