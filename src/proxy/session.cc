@@ -22,7 +22,7 @@ using http::BodyKind;
 namespace {
 
 // A client that keeps a connection open but sends nothing gives its read
-// buffer back after this long (see wait_for_bytes). Under load connections
+// buffer back after this long (see await_request). Under load connections
 // are never idle this long, so the fast path keeps its buffer.
 constexpr int64_t kParkAfterMs = 200;
 constexpr int kMaxLeadingEmptyLines = 8;
