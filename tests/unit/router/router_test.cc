@@ -713,8 +713,10 @@ TEST(RouterReference, AgreesWithBruteForceOnRandomRoutes) {
     for (int q = 0; q < 60; ++q) {
       std::string path;
       const int depth = std::uniform_int_distribution<int>(1, 4)(rng);
-      for (int d = 0; d < depth; ++d)
-        path += "/" + pick({"a", "b", "ab", "abc", "abcd", "", "zz", "c", "d", "e", "f", "jk"});
+      for (int d = 0; d < depth; ++d) {
+        path += '/';
+        path += pick({"a", "b", "ab", "abc", "abcd", "", "zz", "c", "d", "e", "f", "jk"});
+      }
       const std::string host = pick(request_hosts);
       const std::string method = pick({"GET", "POST", "PUT", "DELETE"});
       const Headers headers = chance(50) ? Headers{{"x-h", pick({"1", "2"})}} : Headers{};
