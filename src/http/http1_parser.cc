@@ -282,7 +282,8 @@ ParseStatus analyze_framing(Head& out, ParseError& err, int bad, bool http10) {
     if (h.name.size() == 14 && iequals(h.name, "content-length")) {
       s = apply_content_length(h.value, out.facts, cl_seen, err, bad);
     } else if (h.name.size() == 17 && iequals(h.name, "transfer-encoding")) {
-      if (http10 && bad == 400) return fail(err, 400, "Transfer-Encoding on HTTP/1.0");
+      // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+      if (http10) return fail(err, bad, "Transfer-Encoding on HTTP/1.0");
       s = apply_transfer_encoding(h.value, te_seen, chunked, err, bad);
     } else if (h.name.size() == 10 && iequals(h.name, "connection")) {
       apply_connection(h.value, out.facts);
@@ -504,7 +505,7 @@ ParseStatus parse_response_head(const char* data, std::size_t size, ResponseHead
     s = parse_field_line(next_line(rest), out, err, false);
     if (s != ParseStatus::kComplete) return s;
   }
-  s = analyze_framing(out, err, 502, false);
+  s = analyze_framing(out, err, 502, out.minor_version == 0);
   if (s != ParseStatus::kComplete) return s;
   if (out.facts.body == BodyKind::kNone && out.facts.content_length == 0) {
     bool has_length = false;
@@ -620,17 +621,27 @@ ChunkedDecoder::Result ChunkedDecoder::run(const char* data, std::size_t size,
         if (c == '\r') {
           state_ = State::kFinalLf;
         } else if (is_tchar(c)) {
-          state_ = State::kTrailerLine;
+          state_ = State::kTrailerName;
         } else {
           return fail("malformed trailer field");
         }
         ++i;
         ++trailer_bytes_;
         break;
+      case State::kTrailerName:
+        // Same rules as a header line: a token, then the colon, nothing between.
+        if (c == ':') {
+          state_ = State::kTrailerLine;
+        } else if (!is_tchar(c)) {
+          return fail("malformed trailer field");
+        }
+        if (++trailer_bytes_ > kMaxTrailers) return fail("trailer section too large");
+        ++i;
+        break;
       case State::kTrailerLine:
         if (c == '\r') {
           state_ = State::kTrailerLf;
-        } else if (c != ':' && !kChars.field_value[static_cast<unsigned char>(c)]) {
+        } else if (!kChars.field_value[static_cast<unsigned char>(c)]) {
           return fail("invalid character in trailer field");
         }
         if (++trailer_bytes_ > kMaxTrailers) return fail("trailer section too large");

@@ -148,6 +148,7 @@ class ChunkedDecoder {
     kDataCr,
     kDataLf,
     kTrailerStart,
+    kTrailerName,
     kTrailerLine,
     kTrailerLf,
     kFinalLf,

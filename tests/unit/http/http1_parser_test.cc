@@ -1229,3 +1229,34 @@ TEST(HopByHop, WithoutConnectionDropsOnlyTheFixedList) {
 
 }  // namespace
 }  // namespace gatehouse::http
+
+namespace gatehouse::http {
+namespace {
+
+TEST(Http1ParserResponse, RejectsTransferEncodingOnHttp10ResponseWith502) {
+  // RFC 9112 6.1: the framing of an HTTP/1.0 message with Transfer-Encoding is faulty.
+  ResponseHead head;
+  ParseError err;
+  std::string r = "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(parse_response_head(r.data(), r.size(), head, err), ParseStatus::kError);
+  EXPECT_EQ(err.status, 502);
+}
+
+TEST(ChunkedDecoderTrailers, RejectsWhitespaceBeforeColonInTrailer) {
+  ChunkedDecoder d;
+  std::string body = "0\r\nX-A : 1\r\n\r\n";
+  std::size_t consumed = 0;
+  uint64_t payload = 0;
+  EXPECT_EQ(d.feed(body.data(), body.size(), consumed, payload), ChunkedDecoder::Result::kError);
+}
+
+TEST(ChunkedDecoderTrailers, RejectsTrailerLineWithoutColon) {
+  ChunkedDecoder d;
+  std::string body = "0\r\nX-A\r\n\r\n";
+  std::size_t consumed = 0;
+  uint64_t payload = 0;
+  EXPECT_EQ(d.feed(body.data(), body.size(), consumed, payload), ChunkedDecoder::Result::kError);
+}
+
+}  // namespace
+}  // namespace gatehouse::http
