@@ -202,13 +202,13 @@ class RandomBalancer final : public Balancer {
 // table of 65537 entries per upstream per worker (256 KiB).
 //
 // The table depends only on the weights, never on `seed`, so every worker and
-// every restart sends a key to the same target. A target's identity is its
-// index in the upstream's list: appending a target moves about 1/(n+1) of
-// keys, but removing one from the middle renumbers those after it.
+// every restart sends a key to the same target. A target is known by its id
+// (the caller's stable key, or its index when none is given): adding a target
+// moves about 1/(n+1) of keys, and removing one moves only its own keys.
 class MaglevBalancer final : public Balancer {
  public:
-  explicit MaglevBalancer(const std::vector<uint32_t>& weights) {
-    if (!weights.empty()) build(weights);
+  MaglevBalancer(const std::vector<uint32_t>& weights, const std::vector<uint64_t>& ids) {
+    if (!weights.empty()) build(weights, ids);
   }
 
   int pick(uint64_t hash, const Excluded& excluded) override {
@@ -246,7 +246,7 @@ class MaglevBalancer final : public Balancer {
     return size;
   }
 
-  // Two independent hashes of the target's index give its preference order.
+  // Two independent hashes of the target's id give its preference order.
   static uint64_t mix(uint64_t x) {
     x = (x ^ (x >> 33)) * 0xFF51AFD7ED558CCDULL;
     x = (x ^ (x >> 33)) * 0xC4CEB9FE1A85EC53ULL;
@@ -258,7 +258,7 @@ class MaglevBalancer final : public Balancer {
   // round and one of half its weight every other round. Every target takes a
   // turn in round 0, so even the lightest owns a slot. Each turn claims the
   // target's next preferred slot that is still free.
-  void build(const std::vector<uint32_t>& weights) {
+  void build(const std::vector<uint32_t>& weights, const std::vector<uint64_t>& ids) {
     target_count_ = weights.size();
     const uint64_t size = table_size_for(weights.size());
     const uint64_t max_weight = *std::max_element(weights.begin(), weights.end());
@@ -266,8 +266,9 @@ class MaglevBalancer final : public Balancer {
     std::vector<Permutation> permutations;
     permutations.reserve(weights.size());
     for (std::size_t i = 0; i < weights.size(); ++i) {
-      permutations.push_back(
-          {mix(i ^ 0x6A09E667F3BCC908ULL) % size, mix(i ^ 0xBB67AE8584CAA73BULL) % (size - 1) + 1});
+      uint64_t id = ids.size() == weights.size() ? ids[i] : i;
+      permutations.push_back({mix(id ^ 0x6A09E667F3BCC908ULL) % size,
+                              mix(id ^ 0xBB67AE8584CAA73BULL) % (size - 1) + 1});
     }
     uint64_t filled = 0;
     for (uint64_t round = 0; filled < size; ++round) {
@@ -303,14 +304,14 @@ class MaglevBalancer final : public Balancer {
 }  // namespace
 
 std::unique_ptr<Balancer> make_balancer(config::Balance kind, const std::vector<uint32_t>& weights,
-                                        uint64_t seed) {
+                                        uint64_t seed, const std::vector<uint64_t>& target_ids) {
   switch (kind) {
     case config::Balance::kRoundRobin:
       return std::make_unique<RoundRobinBalancer>(weights);
     case config::Balance::kLeastRequest:
       return std::make_unique<LeastRequestBalancer>(weights, seed);
     case config::Balance::kConsistentHash:
-      return std::make_unique<MaglevBalancer>(weights);
+      return std::make_unique<MaglevBalancer>(weights, target_ids);
     case config::Balance::kRandom:
       return std::make_unique<RandomBalancer>(weights, seed);
   }

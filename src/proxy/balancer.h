@@ -27,9 +27,13 @@ class Balancer {
 };
 
 // weights[i] >= 1 is target i's weight. `seed` seeds random choices (tests
-// pass a fixed one; workers pass a per-worker random one).
+// pass a fixed one; workers pass a per-worker random one). `target_ids`, when
+// given (one per target, e.g. hash_key of its address), is what consistent
+// hashing knows a target by, so that removing or reordering targets moves
+// only the keys of the targets that changed; without it a target is its index.
 std::unique_ptr<Balancer> make_balancer(config::Balance kind, const std::vector<uint32_t>& weights,
-                                        uint64_t seed);
+                                        uint64_t seed,
+                                        const std::vector<uint64_t>& target_ids = {});
 
 // Stable 64-bit hash for consistent hashing keys (header value, cookie, ip, path).
 uint64_t hash_key(const char* data, std::size_t size);

@@ -54,8 +54,12 @@ Worker::Worker(unsigned id, std::shared_ptr<const Snapshot> snapshot,
   for (const CompiledUpstream& u : snapshot_->upstreams) {
     UpstreamState s;
     std::vector<uint32_t> weights;
-    for (const CompiledTarget& t : u.targets) weights.push_back(t.weight);
-    s.balancer = make_balancer(u.balance, weights, seed++);
+    std::vector<uint64_t> ids;
+    for (const CompiledTarget& t : u.targets) {
+      weights.push_back(t.weight);
+      ids.push_back(hash_key(t.address.data(), t.address.size()));
+    }
+    s.balancer = make_balancer(u.balance, weights, seed++, ids);
     s.targets.resize(u.targets.size());
     s.excluded.assign(u.targets.size(), false);
     upstreams_.push_back(std::move(s));

@@ -313,6 +313,28 @@ TEST(ConsistentHash, AddingATargetMovesAboutItsShareOfKeys) {
   }
 }
 
+TEST(ConsistentHash, RemovingATargetFromTheMiddleMovesAboutItsShareOfKeys) {
+  // Targets are known by stable ids (the gateway passes a hash of the
+  // address), so removing the third target does not renumber the others.
+  const std::vector<uint64_t> ids = {101, 202, 303, 404, 505, 606, 707, 808, 909, 1010};
+  std::vector<uint64_t> fewer = ids;
+  fewer.erase(fewer.begin() + 2);
+  auto before =
+      make_balancer(Balance::kConsistentHash, std::vector<uint32_t>(ids.size(), 1), 1, ids);
+  auto after =
+      make_balancer(Balance::kConsistentHash, std::vector<uint32_t>(fewer.size(), 1), 1, fewer);
+  int moved = 0;
+  for (int i = 0; i < kKeys; ++i) {
+    uint64_t old_id = ids[static_cast<std::size_t>(before->pick(key_hash(i), {}))];
+    uint64_t new_id = fewer[static_cast<std::size_t>(after->pick(key_hash(i), {}))];
+    if (old_id != new_id) ++moved;
+  }
+  const double share = 1.0 / static_cast<double>(ids.size());
+  const double moved_fraction = static_cast<double>(moved) / kKeys;
+  EXPECT_GT(moved_fraction, share * 0.8);
+  EXPECT_LT(moved_fraction, share * 1.5);  // by index, about half the keys would move
+}
+
 TEST(ConsistentHash, ExcludingATargetMovesOnlyItsKeys) {
   auto balancer = make(Balance::kConsistentHash, {1, 1, 1, 1, 1});
   const Excluded excluded = {false, false, true, false, false};
