@@ -33,18 +33,24 @@ def process_tree(pid):
     return seen
 
 
+def _stat_fields(pid):
+    """/proc/PID/stat fields after "(comm)" (state first), or None if the process is gone.
+    utime is rest[11], stime rest[12], start time rest[19]."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data[data.rindex(")") + 2:].split()
+
+
 def cpu_ticks(pids):
     """utime + stime of every thread of the given processes, in clock ticks."""
     total = 0
     for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                data = f.read()
-        except OSError:
-            continue
-        # Fields after "(comm)": state is field 3, utime 14, stime 15.
-        rest = data[data.rindex(")") + 2:].split()
-        total += int(rest[11]) + int(rest[12])
+        rest = _stat_fields(pid)
+        if rest is not None:
+            total += int(rest[11]) + int(rest[12])
     return total
 
 
@@ -73,13 +79,9 @@ def _all_ticks():
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                data = f.read()
-        except OSError:
-            continue
-        rest = data[data.rindex(")") + 2:].split()
-        out[int(name)] = (int(rest[19]), int(rest[11]) + int(rest[12]))
+        rest = _stat_fields(name)
+        if rest is not None:
+            out[int(name)] = (int(rest[19]), int(rest[11]) + int(rest[12]))
     return out
 
 

@@ -61,7 +61,7 @@ struct Upstream {
   std::vector<Target> targets;  // at least one
   Balance balance = Balance::kRoundRobin;
   HashOn hash_on = HashOn::kNone;
-  std::string hash_key;  // header or cookie name for kHeader/kCookie
+  std::string hash_key;  // kHeader: header name, lower-case; kCookie: cookie name as written
   Millis connect_timeout{1000};
   Millis read_timeout{30000};
   Mark mark;

@@ -21,6 +21,7 @@
 #include "config/address.h"
 #include "config/config.h"
 #include "config/duration.h"
+#include "http/http1_parser.h"
 #include "plugins/registry.h"
 #include "router/router.h"
 
@@ -50,24 +51,10 @@ bool comes_before(Mark a, Mark b) { return std::pair(a.line, a.col) < std::pair(
 
 std::string in_quotes(std::string_view text) { return "'" + std::string(text) + "'"; }
 
-// RFC 9110 section 5.6.2: header names and methods are tokens.
-bool is_token(std::string_view text) {
-  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
-  if (text.empty()) return false;
-  return std::all_of(text.begin(), text.end(), [&](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           kSymbols.find(c) != std::string_view::npos;
-  });
-}
+using http::is_token;
 
-// A CR or LF in a configured header value would let the config inject headers
-// (RFC 9110 section 5.5); HTAB is the one control character allowed.
-bool has_control_chars(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return (byte < 0x20 && c != '\t') || byte == 0x7f;
-  });
-}
+// A CR or LF in a configured header value would let the config inject headers.
+bool has_control_chars(std::string_view text) { return !http::is_field_value(text); }
 
 std::string to_lower(std::string text) {
   for (char& c : text) {

@@ -60,13 +60,6 @@ void for_each_list_item(std::string_view v, F&& f) {
   }
 }
 
-bool is_token(std::string_view v) {
-  if (v.empty()) return false;
-  for (char c : v)
-    if (!is_tchar(c)) return false;
-  return true;
-}
-
 ParseStatus fail(ParseError& err, int status, std::string_view detail) {
   err.status = status;
   err.detail = detail;
@@ -352,6 +345,19 @@ ParseStatus analyze_request(RequestHead& out, ParseError& err) {
 }
 
 }  // namespace
+
+bool is_token(std::string_view v) {
+  if (v.empty()) return false;
+  for (char c : v)
+    if (!is_tchar(c)) return false;
+  return true;
+}
+
+bool is_field_value(std::string_view v) {
+  for (char c : v)
+    if (!kChars.field_value[static_cast<unsigned char>(c)]) return false;
+  return true;
+}
 
 void RequestHead::reset() {
   method = target = path = query = authority = host = request_id = {};

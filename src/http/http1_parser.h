@@ -100,6 +100,13 @@ ParseStatus parse_response_head(const char* data, std::size_t size, ResponseHead
 // RFC 9112 6.3: how the response body is framed, given the request.
 BodyKind response_body_kind(const ResponseHead& head, bool request_was_head);
 
+// RFC 9110 5.6.2: a non-empty run of tchar (header names, methods, codings).
+bool is_token(std::string_view s);
+
+// RFC 9110 5.5: only VCHAR, obs-text, SP and HTAB; no CR, LF, NUL or other
+// control characters (which would let a value smuggle in another header).
+bool is_field_value(std::string_view s);
+
 // Case-insensitive ASCII comparison for header names and tokens.
 bool iequals(std::string_view a, std::string_view b);
 

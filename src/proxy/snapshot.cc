@@ -12,11 +12,6 @@ namespace {
 
 namespace asio = boost::asio;
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 asio::ip::tcp::endpoint resolve(const config::Address& a, const std::string& file) {
   boost::system::error_code ec;
   asio::ip::address ip = asio::ip::make_address(a.host, ec);
@@ -95,7 +90,7 @@ std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg) {
     cu.name = u.name;
     cu.balance = u.balance;
     cu.hash_on = u.hash_on;
-    cu.hash_key = u.hash_on == config::HashOn::kHeader ? lower(u.hash_key) : u.hash_key;
+    cu.hash_key = u.hash_key;
     cu.connect_timeout_ms = u.connect_timeout.count();
     cu.read_timeout_ms = u.read_timeout.count();
     for (const config::Target& t : u.targets) {

@@ -1,5 +1,7 @@
 #include "plugins/headers/headers_plugin.h"
 
+#include "http/http1_parser.h"
+
 namespace gatehouse::plugins::headers {
 namespace {
 
@@ -27,24 +29,6 @@ class HeadersPlugin : public proxy::Plugin {
   proxy::HeaderEdits response_;
 };
 
-bool is_token(const std::string& s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
-
-bool valid_value(const std::string& s) {
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\t') || u == 0x7f) return false;
-  }
-  return true;
-}
-
 // A header name the engine owns: letting config set it would break framing
 // or request identity.
 bool reserved(const std::string& name) {
@@ -71,10 +55,10 @@ bool load_edits(const YAML::Node& node, const Report& report, proxy::HeaderEdits
       }
       for (const auto& h : kv.second) {
         std::string name = h.first.Scalar();
-        if (!is_token(name) || reserved(name)) {
+        if (!http::is_token(name) || reserved(name)) {
           report(h.first, "cannot set header '" + name + "'");
           ok = false;
-        } else if (!h.second.IsScalar() || !valid_value(h.second.Scalar())) {
+        } else if (!h.second.IsScalar() || !http::is_field_value(h.second.Scalar())) {
           report(h.second, "header '" + name + "' needs a value without control characters");
           ok = false;
         } else {
@@ -89,7 +73,7 @@ bool load_edits(const YAML::Node& node, const Report& report, proxy::HeaderEdits
       }
       for (const auto& h : kv.second) {
         std::string name = h.IsScalar() ? h.Scalar() : std::string();
-        if (!is_token(name) || reserved(name)) {
+        if (!http::is_token(name) || reserved(name)) {
           report(h, "cannot remove header '" + name + "'");
           ok = false;
         } else {
