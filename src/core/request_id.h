@@ -12,8 +12,8 @@ class RequestIdGenerator {
  public:
   RequestIdGenerator(uint64_t process_prefix, unsigned worker)
       : prefix_(process_prefix), counter_(uint64_t{worker & 0xff} << 56) {}
-  // Writes 32 characters into out and returns the view.
-  std::string_view next(char (&out)[32]) {
+  // Writes 32 characters at out and returns the view.
+  std::string_view next(char* out) {
     write_hex(out, prefix_);
     write_hex(out + 16, ++counter_);
     return std::string_view(out, 32);

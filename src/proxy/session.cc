@@ -278,7 +278,6 @@ Task<void> Session::run() {
     if (r == HeadResult::kClosed) break;
     begin_request();
     if (r == HeadResult::kError) {
-      worker_.metrics_mut().count_rejected(err.status);
       co_await respond_problem(err.status, err.detail, false);
       break;
     }
@@ -293,6 +292,16 @@ Task<void> Session::run() {
   error_code ec;
   client_.shutdown(Socket::shutdown_send, ec);
   client_.close(ec);
+}
+
+// Keeps a valid incoming X-Request-Id (the parser checked it), else makes one.
+void Session::assign_request_id(std::string_view incoming) {
+  if (incoming.empty()) {
+    ex_->request_id_len = worker_.request_ids().next(ex_->request_id).size();
+  } else {
+    ex_->request_id_len = incoming.size();
+    std::memcpy(ex_->request_id, incoming.data(), incoming.size());
+  }
 }
 
 void Session::begin_request() {
@@ -310,15 +319,7 @@ Task<Session::Outcome> Session::serve(http::RequestHead& head) {
   const Snapshot& snap = worker_.snapshot();
   ex_->method.assign(head.method);
   ex_->raw_path.assign(head.path);
-  if (!head.request_id.empty()) {
-    ex_->request_id_len = head.request_id.size();
-    std::memcpy(ex_->request_id, head.request_id.data(), ex_->request_id_len);
-  } else {
-    char id[32];
-    worker_.request_ids().next(id);
-    std::memcpy(ex_->request_id, id, 32);
-    ex_->request_id_len = 32;
-  }
+  assign_request_id(head.request_id);
   bool has_body = head.facts.body != BodyKind::kNone;
   const auto& limits = snap.config.limits;
 
@@ -345,7 +346,6 @@ Task<Session::Outcome> Session::serve(http::RequestHead& head) {
   route_ = static_cast<int>(ex_->match.route_index);
   if (limits.max_body_bytes && head.facts.body == BodyKind::kLength &&
       head.facts.content_length > *limits.max_body_bytes) {
-    worker_.metrics_mut().count_rejected(413);
     co_await respond_problem(413, "request body larger than max_body_bytes", false);
     co_return Outcome::kClose;
   }
@@ -355,7 +355,6 @@ Task<Session::Outcome> Session::serve(http::RequestHead& head) {
     LocalReply reply;
     for (const auto& plugin : route.plugins) {
       if (plugin->on_request(ctx, reply)) continue;
-      worker_.metrics_mut().count_rejected(reply.status);
       co_await respond_problem(reply.status, reply.detail, keep);
       co_return keep ? Outcome::kKeepAlive : Outcome::kClose;
     }
@@ -384,6 +383,8 @@ Task<Session::Outcome> Session::respond_direct(const http::RequestHead& head, in
 
 Task<void> Session::respond_problem(int status, std::string_view detail, bool keep_alive,
                                     std::string_view allow) {
+  // Every locally generated error is counted here, once (docs/contracts.md).
+  worker_.metrics_mut().count_rejected(status);
   std::string body;
   body.reserve(160 + detail.size());
   body.append("{\"type\":\"about:blank\",\"title\":");
@@ -393,12 +394,7 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
   body.append(",\"detail\":");
   observability::append_json_string(body, detail);
   body.append(",\"request_id\":");
-  if (ex_->request_id_len == 0) {
-    char id[32];
-    worker_.request_ids().next(id);
-    std::memcpy(ex_->request_id, id, 32);
-    ex_->request_id_len = 32;
-  }
+  if (ex_->request_id_len == 0) assign_request_id({});
   observability::append_json_string(body, std::string_view(ex_->request_id, ex_->request_id_len));
   body.append("}");
   keep_alive = keep_alive && !worker_.draining();

@@ -75,6 +75,7 @@ class Session : public core::ListHook<Session> {
   void set_deadline(Socket* socket, int64_t timeout_ms);
   void clear_deadline() { deadline_ms_ = 0; }
   void begin_request();
+  void assign_request_id(std::string_view incoming);
   void finish_request(int status);
   void append_log_line(int status, int64_t end_ns);
 

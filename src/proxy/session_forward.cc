@@ -280,7 +280,6 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     int status = 0;
     std::string_view detail;
     if (!co_await buffer_chunked_body(decoder, body_off, body_bytes, payload, status, detail)) {
-      worker_.metrics_mut().count_rejected(status);
       co_await respond_problem(status, detail, false);
       co_return Outcome::kClose;
     }
@@ -302,7 +301,6 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     any = any || !us.excluded[i];
   }
   if (!any) {
-    worker_.metrics_mut().count_rejected(503);
     rbeg_ = body_off + body_bytes;
     co_await respond_problem(503, "no healthy target in upstream " + u.name,
                              head.keep_alive && body_complete);
@@ -369,7 +367,6 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
         us.balancer->on_request_end(target);
         reset_upstream();
         bytes_in_ = payload;
-        worker_.metrics_mut().count_rejected(status);
         co_await respond_problem(status, detail, false);
         co_return Outcome::kClose;
       }
@@ -397,7 +394,6 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     rbeg_ = body_complete ? body_off + body_bytes : rend_;
     bytes_in_ = payload;
     bool keep = head.keep_alive && body_complete;
-    worker_.metrics_mut().count_rejected(fail_status);
     co_await respond_problem(fail_status, fail_detail, keep);
     co_return keep ? Outcome::kKeepAlive : Outcome::kClose;
   }
@@ -433,7 +429,6 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     if (res == http::ChunkedDecoder::Result::kError) {
       us.balancer->on_request_end(target);
       reset_upstream();
-      worker_.metrics_mut().count_rejected(502);
       co_await respond_problem(502, "malformed chunked upstream response", false);
       co_return Outcome::kClose;
     }

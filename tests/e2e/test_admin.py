@@ -140,3 +140,11 @@ def test_rejected_requests_counter_increases_on_bad_input(gw):
                        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
     assert resp.status == 400
     assert metric_after(gw, name, before + 1, status="400") >= before + 1
+
+
+def test_rejected_requests_counter_counts_every_local_error_status(gw):
+    """404 and 405 are answered by the gateway too, so they are counted by status."""
+    name = "gatehouse_rejected_requests_total"
+    before = metric_sum(gw.metrics(), name, status="404")
+    assert gw.get("/no/such/route").status_code == 404
+    assert metric_after(gw, name, before + 1, status="404") >= before + 1
