@@ -50,10 +50,12 @@ def main():
     ap.add_argument("--rate", type=float, default=1000.0, help="requests per second")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds")
     ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--header", action="append", default=[], help="'Name: value' added to every request")
     args = ap.parse_args()
 
     request = (f"GET {args.path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n"
-               "User-Agent: gatehouse-bench-fixed-rate\r\n\r\n").encode()
+               "User-Agent: gatehouse-bench-fixed-rate\r\n" + "".join(h + "\r\n" for h in args.header)
+               + "\r\n").encode()
     # select(2) takes a microsecond timeout; epoll's is rounded up to whole
     # milliseconds, which would make the client send in 1 ms bursts.
     sel = selectors.SelectSelector()

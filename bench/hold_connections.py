@@ -61,11 +61,13 @@ def main():
     ap.add_argument("--timeout", type=float, default=120.0, help="give up opening after this many seconds")
     ap.add_argument("--stall", type=float, default=10.0,
                     help="give up on the rest when no connection got its response for this many seconds")
+    ap.add_argument("--header", action="append", default=[], help="'Name: value' added to every request")
     args = ap.parse_args()
 
     raise_nofile(args.count)
     request = (f"GET {args.path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n"
-               "User-Agent: gatehouse-bench-idle\r\n\r\n").encode()
+               "User-Agent: gatehouse-bench-idle\r\n" + "".join(h + "\r\n" for h in args.header)
+               + "\r\n").encode()
     sel = selectors.DefaultSelector()
     started = held = failed = non2xx = inflight = 0
     errors = {}

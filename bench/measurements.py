@@ -60,6 +60,14 @@ def _judge(result, attempts):
     return result
 
 
+def _header_args(server):
+    """--header arguments for the Python clients: the server's request_headers."""
+    args = []
+    for name, value in server.request_headers.items():
+        args += ["--header", f"{name}: {value}"]
+    return args
+
+
 def _read_json_line(proc, timeout):
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -142,7 +150,8 @@ class WrkKind(Kind):
         pids = server.pids()
         before = proc_stats.cpu_ticks(pids)
         try:
-            r = wrk_runner.run(url, ctx.connections(scenario), duration, script=script, cpu=ctx.client_cpu)
+            r = wrk_runner.run(url, ctx.connections(scenario), duration, script=script, cpu=ctx.client_cpu,
+                               headers=server.request_headers)
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             return {"ok": False, "problem": str(e)}
         r["cpu_us_per_req"] = _cpu_per_request(proc_stats.cpu_ticks(pids) - before, r["requests"])
@@ -186,7 +195,7 @@ class IdleKind(Kind):
         pids = server.pids()
         rss_before = proc_stats.rss_kib(pids)
         argv = ctx.pinned([PYTHON, "-B", os.path.join(HERE, "hold_connections.py"), "--port", str(server.port),
-                           "--count", str(count), "--path", scenario.path])
+                           "--count", str(count), "--path", scenario.path] + _header_args(server))
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         try:
@@ -255,7 +264,7 @@ class FixedRateKind(Kind):
     def run(self, server, scenario, ctx, duration):
         argv = ctx.pinned([PYTHON, "-B", os.path.join(HERE, "fixed_rate_client.py"), "--port", str(server.port),
                            "--path", scenario.path, "--rate", str(scenario.rate), "--duration", str(duration),
-                           "--connections", str(ctx.connections(scenario))])
+                           "--connections", str(ctx.connections(scenario))] + _header_args(server))
         pids = server.pids()
         before = proc_stats.cpu_ticks(pids)
         try:
@@ -296,7 +305,8 @@ KINDS = {"wrk": WrkKind(), "idle": IdleKind(), "fixed_rate": FixedRateKind()}
 def aggregate(kind, runs):
     """Medians of the ok runs and totals of all runs for one server."""
     ok = [r for r in runs if r.get("ok")]
-    agg = {"runs_ok": len(ok), "runs": len(runs)}
+    # problem_runs: runs with errors over the budget, failed or not (the report flags their ratios)
+    agg = {"runs_ok": len(ok), "runs": len(runs), "problem_runs": sum(1 for r in runs if r.get("problem"))}
     for key in kind.median_keys:
         values = [r[key] for r in ok if r.get(key) is not None]
         agg[key] = statistics.median(values) if values else None

@@ -78,8 +78,44 @@ def _ratio(a, b):
     return f"{a / b:.2f}"
 
 
-def scenario_section(scenario, kind, description, aggregates, servers, notes):
-    """Markdown for one scenario: table of medians, gatehouse ratios, notes."""
+def ratio_pairs(scenario, servers):
+    """(subject, base) pairs of the scenario's ratio table: gatehouse vs nginx,
+    haproxy-http and direct, or with scenario.ratio_base every other server vs it."""
+    if scenario.ratio_base:
+        if scenario.ratio_base not in servers:
+            return []
+        return [(n, scenario.ratio_base) for n in servers if n != scenario.ratio_base]
+    if "gatehouse" not in servers:
+        return []
+    return [("gatehouse", b) for b in RATIO_BASES if b in servers]
+
+
+def _target_cell(scenario, kind, subject, value, flagged, smoke):
+    """The "target" cell of a ratio row: the scenario's minimum for it, met or not."""
+    cells = []
+    labels = dict((key, label) for label, key in kind.ratios)
+    for server, key, minimum in scenario.targets:
+        if server != subject:
+            continue
+        text = f"{labels.get(key, key)} ≥ {minimum:g}"
+        v = value.get(key)
+        if smoke:
+            text += " (smoke: not judged)"
+        elif v is None:
+            text += ": n/a"
+        elif flagged:
+            text += ": not judged (errors, see Notes)"
+        else:
+            text += ": met" if v >= minimum else ": **not met**"
+        cells.append(text)
+    return "; ".join(cells)
+
+
+def scenario_section(scenario, kind, description, aggregates, servers, notes, smoke=False):
+    """Markdown for one scenario: table of medians, ratios (and targets), notes.
+
+    A server none of whose runs succeeded gets n/a medians but its totals
+    (requests, non-2xx, errors), so a flood of 401s shows as such."""
     lines = [f"## {scenario.id}. {scenario.title} (`{scenario.name}`)", "", description, ""]
     headers = ["server"] + [c[0] for c in kind.columns] + ["runs ok"]
     lines.append("| " + " | ".join(headers) + " |")
@@ -87,24 +123,41 @@ def scenario_section(scenario, kind, description, aggregates, servers, notes):
     for name in servers:
         agg = aggregates.get(name)
         if not agg or not agg.get("runs_ok"):
-            cells = ["n/a"] * len(kind.columns)
+            cells = [fmt(agg.get(key)) if agg and agg.get("runs") and key in kind.sum_keys else "n/a"
+                     for _, key, fmt in kind.columns]
             ran = f"0/{agg['runs'] if agg else 0}"
         else:
             cells = [fmt(agg.get(key)) for _, key, fmt in kind.columns]
             ran = f"{agg['runs_ok']}/{agg['runs']}"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {ran} |")
     lines.append("")
-    if "gatehouse" in servers and kind.ratios:
-        bases = [b for b in RATIO_BASES if b in servers]
-        if bases:
-            gh = aggregates.get("gatehouse") or {}
-            lines.append("| ratio | " + " | ".join(label for label, _ in kind.ratios) + " |")
-            lines.append("| --- | " + " | ".join("---:" for _ in kind.ratios) + " |")
-            for base in bases:
-                other = aggregates.get(base) or {}
-                cells = [_ratio(gh.get(key) if gh.get("runs_ok") else None,
-                                other.get(key) if other.get("runs_ok") else None) for _, key in kind.ratios]
-                lines.append(f"| gatehouse/{base} | " + " | ".join(cells) + " |")
+    pairs = ratio_pairs(scenario, servers) if kind.ratios else []
+    if pairs:
+        with_targets = bool(scenario.targets)
+        lines.append("| ratio | " + " | ".join(label for label, _ in kind.ratios) + (" | target |" if with_targets
+                                                                                       else " |"))
+        lines.append("| --- | " + " | ".join("---:" for _ in kind.ratios) + (" | --- |" if with_targets else " |"))
+        any_flagged = False
+        for subject, base in pairs:
+            mine = aggregates.get(subject) or {}
+            other = aggregates.get(base) or {}
+            flagged = bool(mine.get("problem_runs") or other.get("problem_runs"))
+            values = {}
+            for _, key in kind.ratios:
+                a = mine.get(key) if mine.get("runs_ok") else None
+                b = other.get(key) if other.get("runs_ok") else None
+                values[key] = a / b if a is not None and b else None
+            any_flagged = any_flagged or (flagged and any(v is not None for v in values.values()))
+            cells = [_ratio(values[key], 1) + (" (!)" if flagged and values[key] is not None else "")
+                     for _, key in kind.ratios]
+            row = f"| {subject}/{base} | " + " | ".join(cells) + " |"
+            if with_targets:
+                row += f" {_target_cell(scenario, kind, subject, values, flagged, smoke)} |"
+            lines.append(row)
+        lines.append("")
+        if any_flagged:
+            lines.append("(!) one of the two servers had a run with errors (non-2xx or socket errors over 1%, or "
+                         "a failed run; see Notes): that ratio does not compare like with like.")
             lines.append("")
     if any(notes.values()):
         lines.append("Notes:")

@@ -6,9 +6,18 @@ closed-loop throughput/latency, "idle" for memory per held connection,
 "fixed_rate" for latency at a fixed request rate). Scenarios that need the
 servers configured differently (auth, TLS, HTTP/2) can use `options`, which
 is handed to every server's configure() together with the scenario.
+
+`servers` names the servers a scenario runs (default: the five standard
+ones; the Gatehouse variants such as gatehouse-keyauth are in
+servers.SERVER_CLASSES), `--servers` narrows that further. Ratios: by default
+gatehouse / nginx, haproxy-http and direct; with `ratio_base` every other
+server of the scenario / that one. `targets` are minimum ratios to show
+(met or not) next to them; they never fail a run.
 """
 
 from dataclasses import dataclass, field
+
+STANDARD_SERVERS = ("direct", "haproxy-tcp", "nginx", "haproxy-http", "gatehouse")
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,9 @@ class Scenario:
     fresh_stack_per_round: bool = False  # restart every server before each round
     warmup: bool = True            # one unmeasured run per server before round 1
     options: dict = field(default_factory=dict)  # extra server configuration
+    servers: tuple = STANDARD_SERVERS  # which servers run it (rounds go in servers.SERVER_NAMES order)
+    ratio_base: str = ""           # "": gatehouse vs nginx, haproxy-http, direct; else every server vs this one
+    targets: tuple = ()            # (server, ratio key, minimum), e.g. ("gatehouse-jwt", "rps", 0.9)
 
 
 SCENARIOS = [
@@ -36,6 +48,9 @@ SCENARIOS = [
              connections=10000, smoke_connections=200, fresh_stack_per_round=True, warmup=False),
     Scenario(6, "added-latency", "Added latency at a fixed 1,000 req/s over 4 connections", "fixed_rate",
              rate=1000, connections=4, smoke_connections=4),
+    Scenario(7, "auth", "GET small JSON through key auth and JWT RS256 (repeated token), 64 connections", "wrk",
+             servers=("gatehouse", "gatehouse-keyauth", "gatehouse-jwt"), ratio_base="gatehouse",
+             targets=(("gatehouse-keyauth", "rps", 0.95), ("gatehouse-jwt", "rps", 0.9))),
 ]
 
 

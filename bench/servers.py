@@ -5,12 +5,18 @@ pid file, logs, nginx temp paths) under the run's temporary directory. They
 run as foreground children in their own process group, pinned with taskset,
 and are killed by stop() (bench/run calls stop_all() at exit, on Ctrl-C and on
 exceptions). Nothing here touches the system nginx/haproxy configuration.
+
+A server may need credentials on every request (the Gatehouse auth variants):
+its `request_headers` are sent by the readiness check and by every client
+(wrk -H, the Python clients' --header).
 """
 
 import ctypes
 import http.client
+import json
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -29,8 +35,10 @@ MAX_CONNS = 20000  # per server: worker_connections / maxconn
 # much and HAProxy is told not to insist (no strict-limits).
 FD_LIMIT = 2 * MAX_CONNS + 5000
 
-# Canonical order: rounds run the servers in this order, A B C D E, A B C D E...
-SERVER_NAMES = ["direct", "haproxy-tcp", "nginx", "haproxy-http", "gatehouse"]
+# Canonical order: rounds run a scenario's servers in this order, A B C D E, A B C D E...
+# The first five run every standard scenario; the gatehouse-* variants only the
+# scenarios that name them (scenarios.py, Scenario.servers).
+SERVER_NAMES = ["direct", "haproxy-tcp", "nginx", "haproxy-http", "gatehouse", "gatehouse-keyauth", "gatehouse-jwt"]
 
 _started = []  # every Popen we started, for stop_all()
 
@@ -185,8 +193,8 @@ def accepts(port, timeout=1.0):
         return False
 
 
-def wait_ready(proc, port, timeout=15.0, path="/"):
-    """Waits until port accepts and answers GET path with a 2xx; raises StartError."""
+def wait_ready(proc, port, timeout=15.0, path="/", headers=None):
+    """Waits until port accepts and answers GET path (with headers) with a 2xx; raises StartError."""
     deadline = time.monotonic() + timeout
     while True:
         if not proc.alive():
@@ -202,7 +210,7 @@ def wait_ready(proc, port, timeout=15.0, path="/"):
     while time.monotonic() < deadline + 5:
         try:
             conn = http.client.HTTPConnection(HOST, port, timeout=5)
-            conn.request("GET", path)
+            conn.request("GET", path, headers=headers or {})
             resp = conn.getresponse()
             body = resp.read()
             conn.close()
@@ -308,6 +316,7 @@ class Server:
     """A server under test. Subclasses write a config and give the argv."""
 
     name = "?"
+    request_headers = {}  # sent with every request (readiness check and clients)
 
     def __init__(self, workdir, cpu, options):
         self.dir = _mkdir(os.path.join(workdir, self.name))
@@ -322,7 +331,7 @@ class Server:
             argv = self.configure(backend, scenario)
             self.proc = Process(self.name, argv, self.dir, self.cpu)
             try:
-                wait_ready(self.proc, self.port, timeout=self.ready_timeout)
+                wait_ready(self.proc, self.port, timeout=self.ready_timeout, headers=self.request_headers)
                 return
             except StartError as e:
                 self.proc.stop()
@@ -453,8 +462,50 @@ class HAProxyHTTP(HAProxy):
     mode = "http"
 
 
+class AuthMaterial:
+    """Credentials for the Gatehouse auth variants, made once per bench run:
+    an API key, an RSA-2048 key pair (public key in a PEM file) and one RS256
+    token valid for 12 hours, repeated on every request."""
+
+    KID = "bench"
+
+    def __init__(self, directory):
+        try:
+            import jwt
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import rsa
+        except ImportError as e:
+            raise StartError(f"the auth servers need python3-jwt and python3-cryptography "
+                             f"(scripts/install-deps): {e}")
+        self.api_key = "bench-" + secrets.token_hex(16)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.public_pem_file = os.path.join(_mkdir(directory), "jwt-bench.pub.pem")
+        _write(self.public_pem_file, key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+        now = int(time.time())
+        self.token = jwt.encode({"sub": "bench", "iat": now, "nbf": now - 60, "exp": now + 12 * 3600},
+                                key, algorithm="RS256", headers={"kid": self.KID})
+
+
+def auth_material(options):
+    """The run's AuthMaterial, made on first use (options is shared by every scenario)."""
+    if options.get("auth") is None:
+        options["auth"] = AuthMaterial(os.path.join(options["tmp"], "auth-material"))
+    return options["auth"]
+
+
+def _yaml(value):
+    return json.dumps(value)  # a JSON string is a valid YAML flow scalar
+
+
 class Gatehouse(Server):
+    """Gatehouse with one route to the backend; the variants below add auth to it."""
+
     name = "gatehouse"
+
+    def auth(self):
+        """(top-level YAML, the route's plugins as flow-YAML list items, request headers)."""
+        return "", "", {}
 
     def start(self, backend, scenario):
         binary = self.options["gatehouse"]
@@ -466,19 +517,49 @@ class Gatehouse(Server):
         admin_port = free_ports(2)
         admin_port = admin_port[0] if admin_port[0] != self.port else admin_port[1]
         conf = os.path.join(self.dir, "gatehouse.yaml")
+        top, plugins, self.request_headers = self.auth()
+        plugins = f", plugins: [{plugins}]" if plugins else ""
         _write(conf, f"""listen: {HOST}:{self.port}
 workers: 1
 access_log: off
 admin: {{listen: {HOST}:{admin_port}}}
 upstreams:
   backend: {{targets: ["{HOST}:{backend.port}"]}}
-routes:
-  - {{name: all, match: {{path_prefix: /}}, upstream: backend}}
+{top}routes:
+  - {{name: all, match: {{path_prefix: /}}, upstream: backend{plugins}}}
 """)
         return [os.path.abspath(self.options["gatehouse"]), "run", "-c", conf]
 
 
-SERVER_CLASSES = {c.name: c for c in (Direct, HAProxyTCP, Nginx, HAProxyHTTP, Gatehouse)}
+class GatehouseKeyAuth(Gatehouse):
+    """The route behind key_auth (default header X-API-Key); one consumer with one key."""
+
+    name = "gatehouse-keyauth"
+    description = ("gatehouse, the route with `key_auth: {}` and one consumer with one API key; every request "
+                   "sends `X-API-Key`")
+
+    def auth(self):
+        a = auth_material(self.options)
+        return (f"consumers:\n  - {{name: bench, api_keys: [{_yaml(a.api_key)}]}}\n", "{key_auth: {}}",
+                {"X-API-Key": a.api_key})
+
+
+class GatehouseJwt(Gatehouse):
+    """The route behind jwt with a static RS256 public key; every request repeats one token."""
+
+    name = "gatehouse-jwt"
+    description = ("gatehouse, the route with `jwt: {keys: [{kid, pem_file}], algorithms: [RS256]}` (RSA-2048); "
+                   "every request sends `Authorization: Bearer` with the same RS256 token, made at the start of the "
+                   "run and valid for 12 h")
+
+    def auth(self):
+        a = auth_material(self.options)
+        return ("", f"{{jwt: {{keys: [{{kid: {a.KID}, pem_file: {_yaml(a.public_pem_file)}}}], algorithms: [RS256]}}}}",
+                {"Authorization": f"Bearer {a.token}"})
+
+
+SERVER_CLASSES = {c.name: c for c in (Direct, HAProxyTCP, Nginx, HAProxyHTTP, Gatehouse, GatehouseKeyAuth,
+                                      GatehouseJwt)}
 assert list(SERVER_CLASSES) == SERVER_NAMES
 
 

@@ -37,8 +37,11 @@ def parse(text):
     return out
 
 
-def run(url, connections, duration, script=None, cpu=None, timeout_s="5s"):
+def run(url, connections, duration, script=None, cpu=None, timeout_s="5s", headers=None):
     """Runs wrk -t1 and returns parse() of its output plus the command line.
+
+    headers: {name: value} added to every request (wrk -H; a script's
+    wrk.headers starts from them).
 
     Raises RuntimeError (with wrk's stderr) if wrk fails or prints no report.
     """
@@ -46,6 +49,8 @@ def run(url, connections, duration, script=None, cpu=None, timeout_s="5s"):
     if cpu is not None:
         cmd += ["taskset", "-c", str(cpu)]
     cmd += ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", timeout_s]
+    for name, value in (headers or {}).items():
+        cmd += ["-H", f"{name}: {value}"]
     if script:
         cmd += ["-s", script]
     cmd.append(url)

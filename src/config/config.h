@@ -85,7 +85,7 @@ struct DirectResponse {
 };
 
 // A plugin entry on a route: its kind and its raw YAML (kept as a string of
-// YAML so that plugins parse their own config; unused until plugins exist).
+// YAML so that plugins parse their own config when the snapshot is built).
 struct PluginEntry {
   std::string kind;
   std::string yaml;
@@ -99,6 +99,27 @@ struct Route {
   std::optional<std::string> rewrite;     // may use {param}s of the path template
   std::optional<DirectResponse> respond;  // direct response instead of proxying
   std::vector<PluginEntry> plugins;
+  Mark mark;
+};
+
+// A known caller and its credentials (docs/auth.md).
+struct BasicCredential {
+  std::string username;
+  std::string password_hash;  // crypt(3) string
+};
+
+struct Consumer {
+  std::string name;
+  std::string plan;  // empty: none
+  std::vector<std::string> groups;
+  std::vector<std::string> api_keys;  // as written: plain, or "sha256:<hex>"
+  std::optional<BasicCredential> basic;
+  Mark mark;
+};
+
+// Signs every proxied request so services can check it came through us.
+struct UpstreamSigning {
+  std::string secret;  // read from the environment variable at load time
   Mark mark;
 };
 
@@ -119,6 +140,8 @@ struct Config {
   Admin admin;
   std::vector<Upstream> upstreams;
   std::vector<Route> routes;
+  std::vector<Consumer> consumers;
+  std::optional<UpstreamSigning> upstream_signing;
 };
 
 // Result of loading: a config, or every problem found (never both).

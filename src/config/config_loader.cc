@@ -8,6 +8,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include <set>
 #include <string_view>
 
+#include "auth/crypto.h"
 #include "config/address.h"
 #include "config/config.h"
 #include "config/duration.h"
@@ -223,6 +225,13 @@ class Loader {
   std::optional<DirectResponse> load_respond(const Field& field);
   void load_rewrite(const Field& field, Route& route);
   std::vector<PluginEntry> load_plugins(const Field& field);
+  void check_plugin_combination(const Route& route, const Field& field);
+
+  void load_consumers(const Field& field);
+  void load_consumer(const YAML::Node& node, std::set<std::string, std::less<>>& names,
+                     std::map<auth::Sha256, Mark>& keys, std::set<std::string, std::less<>>& users);
+  void load_upstream_signing(const Field& field);
+  std::optional<std::vector<std::string>> read_string_list(const Field& field);
 
   void check_admin_listen();
   void check_route_names();
@@ -380,7 +389,7 @@ void Loader::load_root(const YAML::Node& root) {
   }
   const Fields f = fields(root,
                           {"listen", "workers", "access_log", "shutdown_timeout", "limits", "admin",
-                           "upstreams", "routes"},
+                           "upstreams", "routes", "consumers", "upstream_signing"},
                           "at top level");
   if (const Field* listen = find(f, "listen")) {
     if (auto address = read_address(listen->value, listen->label())) config_.listen = *address;
@@ -398,6 +407,9 @@ void Loader::load_root(const YAML::Node& root) {
   if (const Field* limits = find(f, "limits")) load_limits(*limits);
   if (const Field* admin = find(f, "admin")) load_admin(*admin);
   if (const Field* upstreams = find(f, "upstreams")) load_upstreams(*upstreams);
+  // Consumers first: route plugins name them (key_auth's `anonymous`...).
+  if (const Field* consumers = find(f, "consumers")) load_consumers(*consumers);
+  if (const Field* signing = find(f, "upstream_signing")) load_upstream_signing(*signing);
   if (const Field* routes = find(f, "routes")) load_routes(*routes);
   check_admin_listen();
   check_route_names();
@@ -636,7 +648,10 @@ void Loader::load_route(const YAML::Node& node) {
     }
     route.match = load_match(find(f, "match"), route.mark);
     load_route_action(f, route, source);
-    if (const Field* plugins = find(f, "plugins")) route.plugins = load_plugins(*plugins);
+    if (const Field* plugins = find(f, "plugins")) {
+      route.plugins = load_plugins(*plugins);
+      check_plugin_combination(route, *plugins);
+    }
   }
   source.valid = errors_.size() == errors_before;
   config_.routes.push_back(std::move(route));
@@ -812,13 +827,177 @@ std::vector<PluginEntry> Loader::load_plugins(const Field& field) {
     // The plugin validates its own config here, so that its problems carry
     // their file positions; the snapshot builds it again from the text.
     std::size_t before = errors_.size();
-    plugin_kind->create(entry->second, [this](const YAML::Node& at, std::string message) {
+    plugins::PluginEnv env{config_};
+    plugin_kind->create(entry->second, env, [this](const YAML::Node& at, std::string message) {
       report(mark_of(at), std::move(message));
     });
     if (errors_.size() != before) continue;
     plugins.push_back({name, YAML::Dump(entry->second), mark_of(item)});
   }
   return plugins;
+}
+
+// An `acl` decides on who the caller is: without an auth plugin on the route
+// there is never anyone to decide on.
+void Loader::check_plugin_combination(const Route& route, const Field& field) {
+  // Every listed kind counts, valid or not: an auth plugin with a config
+  // error is reported once, not again through the acl that depends on it.
+  bool authenticates = false;
+  for (const YAML::Node& item : field.value) {
+    if (!item.IsMap() || item.size() != 1 || !item.begin()->first.IsScalar()) continue;
+    const plugins::PluginKind* kind = plugins::find_plugin_kind(item.begin()->first.Scalar());
+    if (kind != nullptr && kind->authenticates) authenticates = true;
+  }
+  if (authenticates) return;
+  for (const PluginEntry& p : route.plugins) {
+    if (p.kind == "acl") {
+      report(p.mark, route_label(route) +
+                         " has an 'acl' but no auth plugin (key_auth, basic_auth, jwt, "
+                         "oauth2_introspection) to identify the caller");
+    }
+  }
+}
+
+std::optional<std::vector<std::string>> Loader::read_string_list(const Field& field) {
+  if (!expect_list(field)) return std::nullopt;
+  std::vector<std::string> out;
+  bool ok = true;
+  for (const YAML::Node& item : field.value) {
+    if (auto text = read_string(item, "each entry of " + field.label())) {
+      out.push_back(*text);
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+void Loader::load_consumers(const Field& field) {
+  if (!expect_list(field)) return;
+  std::set<std::string, std::less<>> names;
+  std::map<auth::Sha256, Mark> keys;
+  std::set<std::string, std::less<>> users;
+  for (const YAML::Node& node : field.value) load_consumer(node, names, keys, users);
+}
+
+void Loader::load_consumer(const YAML::Node& node, std::set<std::string, std::less<>>& names,
+                           std::map<auth::Sha256, Mark>& keys,
+                           std::set<std::string, std::less<>>& users) {
+  Consumer c;
+  c.mark = mark_of(node);
+  if (!node.IsMap()) {
+    report(c.mark, "a consumer must be a map");
+    return;
+  }
+  const Fields f =
+      fields(node, {"name", "plan", "groups", "api_keys", "basic_auth"}, "in consumer");
+  const Field* name = find(f, "name");
+  if (name == nullptr) {
+    report(c.mark, "consumer needs a 'name'");
+    return;
+  }
+  c.name = read_string(name->value, name->label()).value_or("");
+  if (c.name.empty() || !http::is_field_value(c.name)) {
+    if (name->value.IsScalar()) report(name->mark(), "'name' must be a non-empty printable string");
+    return;
+  }
+  if (!names.insert(c.name).second) {
+    report(name->mark(), "duplicate consumer " + in_quotes(c.name));
+    return;
+  }
+  if (const Field* plan = find(f, "plan")) {
+    c.plan = read_string(plan->value, plan->label()).value_or("");
+    if (!c.plan.empty() && !http::is_field_value(c.plan))
+      report(plan->mark(), "'plan' has a control character");
+  }
+  if (const Field* groups = find(f, "groups")) {
+    if (auto list = read_string_list(*groups)) {
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        const std::string& g = (*list)[i];
+        if (g.empty() || !is_token(g)) {
+          report(mark_of(groups->value[i]), "group " + in_quotes(g) + " must be a token");
+        }
+      }
+      c.groups = std::move(*list);
+    }
+  }
+  if (const Field* api_keys = find(f, "api_keys")) {
+    if (auto list = read_string_list(*api_keys)) {
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        const std::string& key = (*list)[i];
+        const Mark at = mark_of(api_keys->value[i]);
+        std::optional<auth::Sha256> digest;
+        if (key.starts_with("sha256:")) {
+          digest = auth::parse_sha256_hex(std::string_view(key).substr(7));
+          if (!digest) {
+            report(at, "an api key 'sha256:...' needs 64 hex digits");
+            continue;
+          }
+        } else if (key.size() < 8 || !http::is_field_value(key) ||
+                   key.find(' ') != std::string::npos) {
+          report(at, "an api key must be at least 8 printable characters without spaces");
+          continue;
+        } else {
+          digest = auth::sha256(key);
+        }
+        auto [it, inserted] = keys.emplace(*digest, at);
+        if (!inserted) {
+          report(at, "duplicate api key (first on line " + std::to_string(it->second.line) + ")");
+          continue;
+        }
+        c.api_keys.push_back(key);
+      }
+    }
+  }
+  if (const Field* basic = find(f, "basic_auth")) {
+    if (expect_map(*basic)) {
+      const Fields b = fields(basic->value, {"username", "password_hash"}, "in basic_auth");
+      const Field* user = find(b, "username");
+      const Field* hash = find(b, "password_hash");
+      if (user == nullptr || hash == nullptr) {
+        report(basic->mark(), "'basic_auth' needs 'username' and 'password_hash'");
+      } else {
+        BasicCredential cred;
+        cred.username = read_string(user->value, user->label()).value_or("");
+        cred.password_hash = read_string(hash->value, hash->label()).value_or("");
+        if (cred.username.empty() || cred.username.find(':') != std::string::npos ||
+            !http::is_field_value(cred.username)) {
+          report(user->mark(), "'username' must be non-empty, printable and without ':'");
+        } else if (!users.insert(cred.username).second) {
+          report(user->mark(), "duplicate basic_auth username " + in_quotes(cred.username));
+        } else if (!auth::crypt_hash_supported(cred.password_hash)) {
+          report(hash->mark(),
+                 "'password_hash' must be a crypt(3) hash: yescrypt ($y$), bcrypt ($2b$) or "
+                 "sha512-crypt ($6$)");
+        } else {
+          c.basic = std::move(cred);
+        }
+      }
+    }
+  }
+  config_.consumers.push_back(std::move(c));
+}
+
+void Loader::load_upstream_signing(const Field& field) {
+  if (!expect_map(field)) return;
+  const Fields f = fields(field.value, {"secret_env"}, "in upstream_signing");
+  const Field* env = find(f, "secret_env");
+  if (env == nullptr) {
+    report(field.mark(), "'upstream_signing' needs 'secret_env'");
+    return;
+  }
+  const std::string name = read_string(env->value, env->label()).value_or("");
+  const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
+  if (value == nullptr) {
+    report(env->mark(), "environment variable " + in_quotes(name) + " is not set");
+    return;
+  }
+  if (std::strlen(value) < 32) {
+    report(env->mark(), "the secret in " + in_quotes(name) + " must be at least 32 bytes");
+    return;
+  }
+  config_.upstream_signing = UpstreamSigning{value, env->mark()};
 }
 
 void Loader::check_admin_listen() {

@@ -6,7 +6,7 @@ namespace gatehouse::config {
 namespace {
 
 // Nine digits keep every product below 2^63 even in hours
-// (999'999'999 h = 3.6e15 ms), so the arithmetic needs no overflow checks.
+// (999'999'999 d = 8.6e16 ms), so the arithmetic needs no overflow checks.
 constexpr std::size_t kMaxDigits = 9;
 
 constexpr std::string_view kExpected =
@@ -32,6 +32,7 @@ std::optional<int64_t> unit_millis(std::string_view unit) {
   if (unit == "s") return 1000;
   if (unit == "m") return 60 * 1000;
   if (unit == "h") return 60 * 60 * 1000;
+  if (unit == "d") return 24 * 60 * 60 * 1000;
   return std::nullopt;
 }
 
@@ -55,7 +56,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text, s
     rest = rest.substr(1 + fraction.size());
   }
   if (rest.empty()) {
-    error = "duration needs a unit (ms, s, m, h)";
+    error = "duration needs a unit (ms, s, m, h, d)";
     return std::nullopt;
   }
   const std::optional<int64_t> unit = unit_millis(rest);
@@ -64,7 +65,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text, s
     return std::nullopt;
   }
   if (!unit) {
-    error = "unknown duration unit '" + std::string(rest) + "' (use ms, s, m, h)";
+    error = "unknown duration unit '" + std::string(rest) + "' (use ms, s, m, h, d)";
     return std::nullopt;
   }
   if (whole.size() > kMaxDigits || fraction.size() > kMaxDigits) {

@@ -31,6 +31,12 @@ class WallClock {
  public:
   // "Mon, 23 Nov 2026 10:43:52 GMT"
   std::string_view http_date();
+  // Unix seconds from the coarse realtime clock (a vDSO memory read).
+  static int64_t unix_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return ts.tv_sec;
+  }
   // "2026-11-23T10:43:52.123Z" into out[24]; returns the view.
   std::string_view rfc3339_ms(char (&out)[24]);
 

@@ -31,6 +31,7 @@ struct Exchange {
   std::string method;
   std::string raw_path;
   HeaderEdits edits;
+  RequestState state;
   char request_id[128];
   std::size_t request_id_len = 0;
 };

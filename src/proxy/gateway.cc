@@ -25,8 +25,7 @@ class Gateway {
         log_(log),
         signals_(io_, SIGTERM, SIGINT),
         drain_timer_(io_) {
-    unsigned n = snapshot_->config.workers;
-    if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+    unsigned n = snapshot_->workers;
     uint64_t prefix = core::RequestIdGenerator::random_prefix();
     for (unsigned i = 0; i < n; ++i) {
       workers_.push_back(std::make_unique<Worker>(i, snapshot_, log_, prefix));
@@ -47,10 +46,12 @@ class Gateway {
       if (!ec) begin_shutdown();
     });
     for (auto& w : workers_) threads_.emplace_back([&w] { w->run(); });
+    snapshot_->jwks->start();
     std::cerr << "gatehouse: listening on " << cfg.listen.to_string() << " with " << workers_.size()
               << " workers" << std::endl;
     io_.run();
     for (auto& t : threads_) t.join();
+    snapshot_->jwks->stop();
     log_.stop();
     return 0;
   }
@@ -59,7 +60,10 @@ class Gateway {
   std::string render() {
     std::vector<const observability::WorkerMetrics*> m;
     for (auto& w : workers_) m.push_back(&w->metrics());
-    return observability::render_metrics(m, snapshot_->route_names, snapshot_->upstream_names);
+    std::string out =
+        observability::render_metrics(m, snapshot_->route_names, snapshot_->upstream_names);
+    snapshot_->jwks->append_metrics(out);
+    return out;
   }
 
   void begin_shutdown() {

@@ -11,3 +11,11 @@ bool HeaderEdits::drops(std::string_view name) const {
 }
 
 }  // namespace gatehouse::proxy
+
+namespace gatehouse::proxy {
+
+Task<bool> Plugin::on_request_async(const RequestContext& ctx, LocalReply& reply) const {
+  co_return on_request(ctx, reply);
+}
+
+}  // namespace gatehouse::proxy

@@ -15,6 +15,11 @@
 #include <vector>
 
 #include "http/http1_parser.h"
+#include "proxy/task.h"
+
+namespace gatehouse::auth {
+struct Consumer;
+}
 
 namespace gatehouse::proxy {
 
@@ -30,19 +35,59 @@ struct HeaderEdits {
   bool drops(std::string_view name) const;
 };
 
+// Who is calling, as established by the auth plugins of the route. The
+// engine hands it to the service as trusted headers (docs/auth.md) and to
+// the access log; it strips those headers from every client request.
+struct Identity {
+  const auth::Consumer* consumer = nullptr;  // a configured consumer, or null
+  bool verified = false;                     // a credential was checked
+  bool anonymous = false;                    // no credential: the route's anonymous consumer
+  std::string user_id;                       // X-User-ID (empty: the consumer's name)
+  std::string role;                          // X-User-Role (empty: the consumer's groups)
+  std::vector<std::string> roles;            // what `acl` checks (empty: the consumer's groups)
+  std::vector<std::pair<std::string, std::string>> headers;  // further claims_to_headers
+
+  bool known() const { return verified || anonymous; }
+  void reset() {
+    consumer = nullptr;
+    verified = anonymous = false;
+    user_id.clear();
+    role.clear();
+    roles.clear();
+    headers.clear();
+  }
+};
+
+// Per-request state the phases share; lives in the pooled Exchange.
+struct RequestState {
+  Identity identity;
+  std::string hidden_query_param;  // a credential's query parameter, dropped before proxying
+  std::string log_detail;          // why auth refused, for the access log (never a credential)
+  void reset() {
+    identity.reset();
+    hidden_query_param.clear();
+    log_detail.clear();
+  }
+};
+
 // What a phase sees of the request in flight.
 struct RequestContext {
   const http::RequestHead* head = nullptr;  // valid until the request is sent upstream
   std::string_view route;
   std::string_view client_ip;
   std::string_view request_id;
+  RequestState* state = nullptr;  // mutable per-request state
+  unsigned worker = 0;            // index of the worker running it: per-worker plugin caches
+  int64_t unix_s = 0;             // wall clock, seconds (coarse)
 };
 
 // A locally generated answer: status plus the short details string that goes
-// to the problem body, the access log and the rejection counter.
+// to the problem body, the access log and the rejection counter, and any
+// header fields it must carry (WWW-Authenticate, Retry-After...).
 struct LocalReply {
   int status = 0;
   std::string detail;
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 class Plugin {
@@ -56,6 +101,12 @@ class Plugin {
   // response). May answer the request itself: fill `reply`, return false.
   // Default: continue.
   virtual bool on_request(const RequestContext& ctx, LocalReply& reply) const { return true; }
+
+  // A plugin whose on_request needs network I/O (token introspection, a
+  // shared counter) says so here; the engine then awaits on_request_async
+  // instead, on the worker's thread. Only such plugins pay for a coroutine.
+  virtual bool async_request() const { return false; }
+  virtual Task<bool> on_request_async(const RequestContext& ctx, LocalReply& reply) const;
 
   // on_upstream_request: after a target is chosen, while the request head for
   // the upstream is written. May edit that head through `edits`.

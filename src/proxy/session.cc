@@ -6,10 +6,12 @@
 #include <boost/asio/write.hpp>
 #include <cstring>
 
+#include "auth/consumers.h"
 #include "core/clock.h"
 #include "http/path.h"
 #include "http/status.h"
 #include "observability/json_escape.h"
+#include "proxy/identity.h"
 #include "proxy/socket_io.h"
 
 namespace gatehouse::proxy {
@@ -313,6 +315,7 @@ void Session::begin_request() {
   bytes_in_ = bytes_out_ = 0;
   ex_->method.clear();
   ex_->raw_path.clear();
+  ex_->state.reset();
 }
 
 Task<Session::Outcome> Session::serve(http::RequestHead& head) {
@@ -354,8 +357,10 @@ Task<Session::Outcome> Session::serve(http::RequestHead& head) {
     RequestContext ctx = plugin_context(&head);
     LocalReply reply;
     for (const auto& plugin : route.plugins) {
-      if (plugin->on_request(ctx, reply)) continue;
-      co_await respond_problem(reply.status, reply.detail, keep);
+      bool pass = plugin->async_request() ? co_await plugin->on_request_async(ctx, reply)
+                                          : plugin->on_request(ctx, reply);
+      if (pass) continue;
+      co_await respond_problem(reply.status, reply.detail, keep, {}, &reply.headers);
       co_return keep ? Outcome::kKeepAlive : Outcome::kClose;
     }
   }
@@ -382,7 +387,7 @@ Task<Session::Outcome> Session::respond_direct(const http::RequestHead& head, in
 }
 
 Task<void> Session::respond_problem(int status, std::string_view detail, bool keep_alive,
-                                    std::string_view allow) {
+                                    std::string_view allow, const ReplyHeaders* extra) {
   // Every locally generated error is counted here, once (docs/contracts.md).
   worker_.metrics_mut().count_rejected(status);
   std::string body;
@@ -408,6 +413,9 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
                 std::string_view(ex_->request_id, ex_->request_id_len));
   append_header(ex_->out_head, "Date", worker_.clock().http_date());
   if (!allow.empty()) append_header(ex_->out_head, "Allow", allow);
+  if (extra != nullptr) {
+    for (const auto& [name, value] : *extra) append_header(ex_->out_head, name, value);
+  }
   ex_->out_head.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
   bool head_request = ex_->method == "HEAD";
   if (keep_alive && rend_ > rbeg_) {
@@ -460,7 +468,11 @@ std::string_view Session::request_path_for_upstream(const http::RequestHead& hea
   }
   if (head.has_query) {
     ex_->upstream_path.push_back('?');
-    ex_->upstream_path.append(head.query);
+    if (ex_->state.hidden_query_param.empty()) {
+      ex_->upstream_path.append(head.query);
+    } else {
+      append_query_without(ex_->upstream_path, head.query, ex_->state.hidden_query_param);
+    }
   }
   return ex_->upstream_path;
 }
@@ -501,6 +513,9 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
           xff = h.value;
           continue;
         }
+        // Identity headers only ever come from the gateway (docs/auth.md).
+        if (http::iequals(h.name, "x-consumer-tier") || http::iequals(h.name, "x-auth-verified"))
+          continue;
         break;
       case 16:
         if (http::iequals(h.name, "x-forwarded-host")) continue;
@@ -508,12 +523,35 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
       case 17:
         if (http::iequals(h.name, "x-forwarded-proto")) continue;
         break;
+      case 9:
+        if (http::iequals(h.name, "x-user-id")) continue;
+        break;
+      case 10:
+        if (http::iequals(h.name, "x-consumer")) continue;
+        break;
+      case 11:
+        if (http::iequals(h.name, "x-user-role")) continue;
+        break;
+      case 19:
+        if (http::iequals(h.name, "x-gateway-signature")) continue;
+        break;
+      case 20:
+        if (http::iequals(h.name, "x-anonymous-consumer")) continue;
+        break;
     }
     append_header(out, h.name, h.value);
   }
   for (const auto& [name, value] : ex_->edits.set) append_header(out, name, value);
   if (!host_seen && !head.host.empty()) append_header(out, "Host", head.host);
-  append_header(out, "X-Request-Id", std::string_view(ex_->request_id, ex_->request_id_len));
+  std::string_view request_id(ex_->request_id, ex_->request_id_len);
+  append_header(out, "X-Request-Id", request_id);
+  const Identity& id = ex_->state.identity;
+  if (id.known()) append_identity_headers(out, id);
+  const std::string& secret = worker_.snapshot().signing_secret;
+  if (!secret.empty()) {
+    append_signature(out, secret, core::WallClock::unix_seconds(), head.method, path, request_id,
+                     identity_user_id(id));
+  }
   out.append("X-Forwarded-For: ");
   if (!xff.empty()) out.append(xff).append(", ");
   out.append(client_ip_).append("\r\n");
@@ -610,6 +648,9 @@ RequestContext Session::plugin_context(const http::RequestHead* head) const {
   if (route_ >= 0) ctx.route = worker_.snapshot().routes[static_cast<std::size_t>(route_)].name;
   ctx.client_ip = client_ip_;
   ctx.request_id = std::string_view(ex_->request_id, ex_->request_id_len);
+  ctx.state = &ex_->state;
+  ctx.worker = worker_.id();
+  ctx.unix_s = worker_.clock().unix_seconds();
   return ctx;
 }
 
@@ -680,7 +721,31 @@ void Session::append_log_line(int status, int64_t end_ns) {
   append_uint(out, bytes_in_);
   out.append(",\"bytes_out\":");
   append_uint(out, bytes_out_);
-  out.append(",\"user_id\":null,\"consumer_tier\":null,\"cache\":null}\n");
+  const Identity& id = ex_->state.identity;
+  std::string_view user = identity_user_id(id);
+  out.append(",\"consumer\":");
+  if (id.consumer != nullptr) {
+    append_json_string(out, id.consumer->name);
+  } else {
+    out.append("null");
+  }
+  out.append(",\"user_id\":");
+  if (!user.empty()) {
+    append_json_string(out, user);
+  } else {
+    out.append("null");
+  }
+  out.append(",\"consumer_tier\":");
+  if (id.consumer != nullptr && !id.consumer->plan.empty()) {
+    append_json_string(out, id.consumer->plan);
+  } else {
+    out.append("null");
+  }
+  if (!ex_->state.log_detail.empty()) {
+    out.append(",\"auth_error\":");
+    append_json_string(out, ex_->state.log_detail);
+  }
+  out.append(",\"cache\":null}\n");
 }
 
 }  // namespace gatehouse::proxy

@@ -60,8 +60,9 @@ class Session : public core::ListHook<Session> {
   Task<Outcome> serve(http::RequestHead& head);
   Task<Outcome> proxy(http::RequestHead& head, int route);
   Task<Outcome> respond_direct(const http::RequestHead& head, int route);
+  using ReplyHeaders = std::vector<std::pair<std::string, std::string>>;
   Task<void> respond_problem(int status, std::string_view detail, bool keep_alive,
-                             std::string_view allow = {});
+                             std::string_view allow = {}, const ReplyHeaders* extra = nullptr);
   Task<bool> buffer_chunked_body(http::ChunkedDecoder& decoder, std::size_t body_off,
                                  std::size_t& body_bytes, uint64_t& payload, int& status,
                                  std::string_view& detail);

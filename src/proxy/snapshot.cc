@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <stdexcept>
+#include <thread>
 
 #include "http/status.h"
 #include "plugins/registry.h"
@@ -56,14 +57,15 @@ std::string direct_head(const config::DirectResponse& r) {
 }
 
 std::vector<std::unique_ptr<Plugin>> compile_plugins(const config::Route& route,
-                                                     const std::string& file) {
+                                                     const plugins::PluginEnv& env) {
+  const std::string& file = env.config.file;
   std::vector<std::unique_ptr<Plugin>> out;
   for (const config::PluginEntry& e : route.plugins) {
     const plugins::PluginKind* kind = plugins::find_plugin_kind(e.kind);
     std::string problem;
     std::unique_ptr<Plugin> p;
     if (kind != nullptr) {
-      p = kind->create(YAML::Load(e.yaml), [&](const YAML::Node&, std::string message) {
+      p = kind->create(YAML::Load(e.yaml), env, [&](const YAML::Node&, std::string message) {
         problem = std::move(message);
       });
     }
@@ -75,6 +77,7 @@ std::vector<std::unique_ptr<Plugin>> compile_plugins(const config::Route& route,
     }
     out.push_back(std::move(p));
   }
+  plugins::assemble(out);
   std::stable_sort(out.begin(), out.end(),
                    [](const auto& a, const auto& b) { return a->stage() < b->stage(); });
   return out;
@@ -82,8 +85,17 @@ std::vector<std::unique_ptr<Plugin>> compile_plugins(const config::Route& route,
 
 }  // namespace
 
-std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg) {
-  auto snap = std::make_shared<Snapshot>(Snapshot{cfg, router::Router(cfg.routes), {}, {}, {}, {}});
+std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg,
+                                                 std::shared_ptr<auth::JwksRegistry> jwks) {
+  auto snap = std::make_shared<Snapshot>(
+      Snapshot{cfg, router::Router(cfg.routes), {}, {}, {}, {}, 1, {}, {}, {}});
+  snap->workers =
+      cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+  snap->consumers = std::make_shared<auth::ConsumerTable>(cfg.consumers);
+  snap->jwks = jwks ? std::move(jwks) : std::make_shared<auth::JwksRegistry>();
+  if (cfg.upstream_signing) snap->signing_secret = cfg.upstream_signing->secret;
+  const plugins::PluginEnv env{snap->config, snap->consumers.get(), snap->jwks.get(),
+                               snap->workers};
   std::vector<std::string>& upstream_names = snap->upstream_names;
   for (const config::Upstream& u : cfg.upstreams) {
     CompiledUpstream cu;
@@ -116,7 +128,7 @@ std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg) {
       }
       if (r.rewrite) cr.rewrite = compile_rewrite(*r.rewrite);
     }
-    cr.plugins = compile_plugins(r, cfg.file);
+    cr.plugins = compile_plugins(r, env);
     snap->routes.push_back(std::move(cr));
   }
   return snap;

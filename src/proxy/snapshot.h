@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "auth/consumers.h"
+#include "auth/jwks.h"
 #include "config/config.h"
 #include "proxy/plugin.h"
 #include "router/router.h"
@@ -56,10 +58,19 @@ struct Snapshot {
   std::vector<CompiledUpstream> upstreams;
   std::vector<std::string> route_names;
   std::vector<std::string> upstream_names;
+  unsigned workers = 1;  // resolved from config.workers (0: one per core)
+  // Auth: the consumers plugins look credentials up in, the JWKS caches
+  // (shared with the next snapshot on reload) and the upstream signing key.
+  std::shared_ptr<const auth::ConsumerTable> consumers;
+  std::shared_ptr<auth::JwksRegistry> jwks;
+  std::string signing_secret;  // empty: requests are not signed
 };
 
 // Resolves target addresses and compiles routes. Throws std::runtime_error
 // with a `FILE:LINE:COL: message` text when a target cannot be resolved.
-std::shared_ptr<const Snapshot> compile_snapshot(config::Config config);
+// `jwks`: the registry of the running snapshot, so key caches survive a
+// reload; a new one when null.
+std::shared_ptr<const Snapshot> compile_snapshot(
+    config::Config config, std::shared_ptr<auth::JwksRegistry> jwks = nullptr);
 
 }  // namespace gatehouse::proxy

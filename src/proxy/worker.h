@@ -23,18 +23,9 @@
 #include "proxy/balancer.h"
 #include "proxy/exchange.h"
 #include "proxy/snapshot.h"
+#include "proxy/task.h"
 
 namespace gatehouse::proxy {
-
-// A worker's I/O objects name its io_context's executor type directly rather
-// than Asio's type-erased any_io_executor: the erasure (copies, prefer and
-// execute through function pointers) was ~6% of user time per request.
-using Executor = boost::asio::io_context::executor_type;
-using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
-using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, Executor>;
-template <typename T>
-using Task = boost::asio::awaitable<T, Executor>;
-inline constexpr boost::asio::use_awaitable_t<Executor> use_task;
 
 class Session;
 
@@ -82,6 +73,7 @@ class Worker {
   const Snapshot& snapshot() const { return *snapshot_; }
   observability::WorkerMetrics& metrics_mut() { return *metrics_; }
   core::WallClock& clock() { return clock_; }
+  unsigned id() const { return id_; }
   core::RequestIdGenerator& request_ids() { return request_ids_; }
   core::BufferPool& small_buffers() { return small_buffers_; }
   core::BufferPool& large_buffers() { return large_buffers_; }

@@ -90,7 +90,8 @@ bool load_edits(const YAML::Node& node, const Report& report, proxy::HeaderEdits
 
 }  // namespace
 
-std::unique_ptr<proxy::Plugin> create(const YAML::Node& config, const Report& report) {
+std::unique_ptr<proxy::Plugin> create(const YAML::Node& config, const PluginEnv&,
+                                      const Report& report) {
   if (!config.IsMap()) {
     report(config, "'headers' needs a map with 'request' and/or 'response'");
     return nullptr;

@@ -14,6 +14,7 @@
 
 namespace gatehouse::plugins::headers {
 
-std::unique_ptr<proxy::Plugin> create(const YAML::Node& config, const Report& report);
+std::unique_ptr<proxy::Plugin> create(const YAML::Node& config, const PluginEnv& env,
+                                      const Report& report);
 
 }  // namespace gatehouse::plugins::headers

@@ -227,17 +227,17 @@ TEST(ConfigLoader, RejectsLimitsThatAreNotAMap) {
 TEST(ConfigLoader, RejectsDurationWithoutUnit) {
   EXPECT_THAT(errors_of("shutdown_timeout: 10"),
               ElementsAre("gw.yaml:1:19: invalid 'shutdown_timeout': duration needs a unit (ms, "
-                          "s, m, h)"));
+                          "s, m, h, d)"));
 }
 
 TEST(ConfigLoader, RejectsBadDurationsInLimitsAndTimeouts) {
-  EXPECT_THAT(errors_of("limits: {idle_timeout: 1d, header_timeout: 0s}\n"
+  EXPECT_THAT(errors_of("limits: {idle_timeout: 1w, header_timeout: 0s}\n"
                         "upstreams:\n"
                         "  links:\n"
                         "    targets: [127.0.0.1:9001]\n"
                         "    timeouts: {connect: soon}\n"),
-              ElementsAre("gw.yaml:1:24: invalid 'idle_timeout': unknown duration unit 'd' (use "
-                          "ms, s, m, h)",
+              ElementsAre("gw.yaml:1:24: invalid 'idle_timeout': unknown duration unit 'w' (use "
+                          "ms, s, m, h, d)",
                           "gw.yaml:1:44: 'header_timeout' must be greater than 0",
                           "gw.yaml:5:25: invalid 'connect': expected a number and a unit, such as "
                           "250ms, 10s, 1.5m or 1h"));
@@ -549,7 +549,7 @@ TEST(ConfigLoader, ReportsEveryProblemInFileOrder) {
                           "gw.yaml:7:15: route 'a' names unknown upstream 'nowhere'",
                           "gw.yaml:8:5: unknown key 'extra' in route",
                           "gw.yaml:9:19: invalid 'shutdown_timeout': duration needs a unit (ms, s, "
-                          "m, h)"));
+                          "m, h, d)"));
 }
 
 TEST(ConfigLoader, ErrorFormatsAsFileLineColumnMessage) {

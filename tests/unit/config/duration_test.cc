@@ -25,6 +25,8 @@ TEST(Duration, ParsesEachUnit) {
   EXPECT_EQ(parse_ok("10s"), milliseconds(10'000));
   EXPECT_EQ(parse_ok("1m"), milliseconds(60'000));
   EXPECT_EQ(parse_ok("1h"), milliseconds(3'600'000));
+  EXPECT_EQ(parse_ok("30d"), milliseconds(30LL * 24 * 3600 * 1000));
+  EXPECT_EQ(parse_ok("1.5d"), milliseconds(36LL * 3600 * 1000));
 }
 
 TEST(Duration, ParsesZero) { EXPECT_EQ(parse_ok("0s"), milliseconds(0)); }
@@ -41,13 +43,13 @@ TEST(Duration, RejectsFractionOfAMillisecond) {
 }
 
 TEST(Duration, RejectsNumberWithoutUnit) {
-  EXPECT_EQ(parse_error("10"), "duration needs a unit (ms, s, m, h)");
-  EXPECT_EQ(parse_error("1.5"), "duration needs a unit (ms, s, m, h)");
+  EXPECT_EQ(parse_error("10"), "duration needs a unit (ms, s, m, h, d)");
+  EXPECT_EQ(parse_error("1.5"), "duration needs a unit (ms, s, m, h, d)");
 }
 
 TEST(Duration, RejectsUnknownUnit) {
-  EXPECT_EQ(parse_error("5d"), "unknown duration unit 'd' (use ms, s, m, h)");
-  EXPECT_EQ(parse_error("10sec"), "unknown duration unit 'sec' (use ms, s, m, h)");
+  EXPECT_EQ(parse_error("5w"), "unknown duration unit 'w' (use ms, s, m, h, d)");
+  EXPECT_EQ(parse_error("10sec"), "unknown duration unit 'sec' (use ms, s, m, h, d)");
 }
 
 TEST(Duration, RejectsCompoundDuration) {

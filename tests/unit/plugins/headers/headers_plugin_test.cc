@@ -15,9 +15,11 @@ struct Built {
 
 Built build(const std::string& yaml) {
   Built b;
-  b.plugin = create(YAML::Load(yaml), [&](const YAML::Node& at, std::string message) {
-    b.errors.push_back(std::to_string(at.Mark().line + 1) + ":" + message);
-  });
+  static const config::Config kConfig;
+  b.plugin =
+      create(YAML::Load(yaml), PluginEnv{kConfig}, [&](const YAML::Node& at, std::string message) {
+        b.errors.push_back(std::to_string(at.Mark().line + 1) + ":" + message);
+      });
   return b;
 }
 
