@@ -40,6 +40,7 @@ struct Address {
 };
 
 struct Limits {
+  uint64_t max_connections_per_ip = 0;  // 0: no limit
   uint64_t max_header_bytes = 16384;
   std::optional<uint64_t> max_body_bytes;  // unset: no limit, bodies stream
   Millis header_timeout{10000};
@@ -123,6 +124,21 @@ struct UpstreamSigning {
   Mark mark;
 };
 
+// The Redis shared by every redis-backed feature.
+struct RedisSettings {
+  std::string url;
+  Millis timeout{50};
+  Mark mark;
+};
+
+// A consumer plan: limits that follow the caller (rate_limit `use_plan`).
+struct Plan {
+  std::string name;
+  uint64_t limit = 0;  // 0: the plan sets no rate limit
+  Millis window{0};
+  Mark mark;
+};
+
 struct Admin {
   std::optional<Address> listen;
 };
@@ -142,6 +158,11 @@ struct Config {
   std::vector<Route> routes;
   std::vector<Consumer> consumers;
   std::optional<UpstreamSigning> upstream_signing;
+  std::optional<RedisSettings> redis;
+  std::vector<std::string> trusted_proxies;  // CIDR blocks, validated
+  std::vector<Plan> plans;
+  // Applied to every route; a route's own entry of the same kind wins.
+  std::vector<PluginEntry> global_plugins;
 };
 
 // Result of loading: a config, or every problem found (never both).

@@ -23,8 +23,11 @@
 #include "config/address.h"
 #include "config/config.h"
 #include "config/duration.h"
+#include "core/ip.h"
 #include "http/http1_parser.h"
 #include "plugins/registry.h"
+#include "ratelimit/local_store.h"
+#include "ratelimit/redis_client.h"
 #include "router/router.h"
 
 namespace gatehouse::config {
@@ -226,11 +229,15 @@ class Loader {
   void load_rewrite(const Field& field, Route& route);
   std::vector<PluginEntry> load_plugins(const Field& field);
   void check_plugin_combination(const Route& route, const Field& field);
+  void allow_preflight(Route& route);
 
   void load_consumers(const Field& field);
   void load_consumer(const YAML::Node& node, std::set<std::string, std::less<>>& names,
                      std::map<auth::Sha256, Mark>& keys, std::set<std::string, std::less<>>& users);
   void load_upstream_signing(const Field& field);
+  void load_redis(const Field& field);
+  void load_trusted_proxies(const Field& field);
+  void load_plans(const Field& field);
   std::optional<std::vector<std::string>> read_string_list(const Field& field);
 
   void check_admin_listen();
@@ -389,7 +396,8 @@ void Loader::load_root(const YAML::Node& root) {
   }
   const Fields f = fields(root,
                           {"listen", "workers", "access_log", "shutdown_timeout", "limits", "admin",
-                           "upstreams", "routes", "consumers", "upstream_signing"},
+                           "upstreams", "routes", "consumers", "upstream_signing", "redis",
+                           "trusted_proxies", "plans", "global_plugins"},
                           "at top level");
   if (const Field* listen = find(f, "listen")) {
     if (auto address = read_address(listen->value, listen->label())) config_.listen = *address;
@@ -407,8 +415,16 @@ void Loader::load_root(const YAML::Node& root) {
   if (const Field* limits = find(f, "limits")) load_limits(*limits);
   if (const Field* admin = find(f, "admin")) load_admin(*admin);
   if (const Field* upstreams = find(f, "upstreams")) load_upstreams(*upstreams);
-  // Consumers first: route plugins name them (key_auth's `anonymous`...).
+  // What plugins look at first: consumers (key_auth's `anonymous`), plans
+  // (rate_limit's `use_plan`), redis (rate_limit's `store: redis`).
+  if (const Field* redis = find(f, "redis")) load_redis(*redis);
+  if (const Field* proxies = find(f, "trusted_proxies")) load_trusted_proxies(*proxies);
+  if (const Field* plans = find(f, "plans")) load_plans(*plans);
   if (const Field* consumers = find(f, "consumers")) load_consumers(*consumers);
+  if (const Field* global = find(f, "global_plugins")) {
+    config_.global_plugins = load_plugins(*global);
+    check_plugin_combination(Route{}, *global);
+  }
   if (const Field* signing = find(f, "upstream_signing")) load_upstream_signing(*signing);
   if (const Field* routes = find(f, "routes")) load_routes(*routes);
   check_admin_listen();
@@ -434,10 +450,16 @@ void Loader::load_access_log(const Field& field) {
 
 void Loader::load_limits(const Field& field) {
   if (!expect_map(field)) return;
-  const Fields f =
-      fields(field.value, {"max_header_bytes", "max_body_bytes", "header_timeout", "idle_timeout"},
-             "in limits");
+  const Fields f = fields(field.value,
+                          {"max_header_bytes", "max_body_bytes", "header_timeout", "idle_timeout",
+                           "max_connections_per_ip"},
+                          "in limits");
   Limits& limits = config_.limits;
+  if (const Field* per_ip = find(f, "max_connections_per_ip")) {
+    if (auto n = read_integer(per_ip->value, per_ip->label(), 1, 1'000'000)) {
+      limits.max_connections_per_ip = static_cast<uint64_t>(*n);
+    }
+  }
   if (const Field* header = find(f, "max_header_bytes")) {
     if (auto bytes = read_integer(header->value, header->label(), 1, kUnbounded)) {
       limits.max_header_bytes = static_cast<uint64_t>(*bytes);
@@ -652,6 +674,7 @@ void Loader::load_route(const YAML::Node& node) {
       route.plugins = load_plugins(*plugins);
       check_plugin_combination(route, *plugins);
     }
+    allow_preflight(route);
   }
   source.valid = errors_.size() == errors_before;
   config_.routes.push_back(std::move(route));
@@ -837,12 +860,30 @@ std::vector<PluginEntry> Loader::load_plugins(const Field& field) {
   return plugins;
 }
 
+// A CORS preflight is an OPTIONS request: a route with `cors` (its own or
+// global) that lists its methods takes OPTIONS too, or the router would
+// answer the preflight 405 before the plugin sees it (docs/protection.md).
+void Loader::allow_preflight(Route& route) {
+  if (route.match.methods.empty()) return;
+  auto is_cors = [](const PluginEntry& p) { return p.kind == "cors"; };
+  if (std::none_of(route.plugins.begin(), route.plugins.end(), is_cors) &&
+      std::none_of(config_.global_plugins.begin(), config_.global_plugins.end(), is_cors)) {
+    return;
+  }
+  auto& m = route.match.methods;
+  if (std::find(m.begin(), m.end(), "OPTIONS") == m.end()) m.push_back("OPTIONS");
+}
+
 // An `acl` decides on who the caller is: without an auth plugin on the route
 // there is never anyone to decide on.
 void Loader::check_plugin_combination(const Route& route, const Field& field) {
   // Every listed kind counts, valid or not: an auth plugin with a config
   // error is reported once, not again through the acl that depends on it.
   bool authenticates = false;
+  for (const PluginEntry& g : config_.global_plugins) {
+    const plugins::PluginKind* kind = plugins::find_plugin_kind(g.kind);
+    if (kind != nullptr && kind->authenticates) authenticates = true;
+  }
   for (const YAML::Node& item : field.value) {
     if (!item.IsMap() || item.size() != 1 || !item.begin()->first.IsScalar()) continue;
     const plugins::PluginKind* kind = plugins::find_plugin_kind(item.begin()->first.Scalar());
@@ -977,6 +1018,82 @@ void Loader::load_consumer(const YAML::Node& node, std::set<std::string, std::le
     }
   }
   config_.consumers.push_back(std::move(c));
+}
+
+void Loader::load_redis(const Field& field) {
+  if (!expect_map(field)) return;
+  const Fields f = fields(field.value, {"url", "timeout"}, "in redis");
+  RedisSettings redis;
+  redis.mark = field.mark();
+  const Field* url = find(f, "url");
+  if (url == nullptr) {
+    report(field.mark(), "'redis' needs a 'url' such as redis://127.0.0.1:6379/0");
+    return;
+  }
+  redis.url = read_string(url->value, url->label()).value_or("");
+  std::string error;
+  if (url->value.IsScalar() && !ratelimit::parse_redis_url(redis.url, error)) {
+    report(url->mark(), "invalid 'url': " + error);
+    return;
+  }
+  if (const Field* timeout = find(f, "timeout")) {
+    auto t = read_duration(*timeout, Zero::kRejected);
+    if (!t) return;
+    redis.timeout = *t;
+  }
+  config_.redis = std::move(redis);
+}
+
+void Loader::load_trusted_proxies(const Field& field) {
+  if (!expect_list(field)) return;
+  for (const YAML::Node& item : field.value) {
+    auto text = read_string(item, "each entry of 'trusted_proxies'");
+    if (!text) continue;
+    std::string error;
+    if (!core::parse_cidr(*text, error)) {
+      report(mark_of(item), error);
+      continue;
+    }
+    config_.trusted_proxies.push_back(*text);
+  }
+}
+
+void Loader::load_plans(const Field& field) {
+  if (!expect_map(field)) return;
+  for (auto it = field.value.begin(); it != field.value.end(); ++it) {
+    Plan plan;
+    plan.name = it->first.IsScalar() ? it->first.Scalar() : std::string();
+    plan.mark = mark_of(it->first);
+    if (plan.name.empty() || !is_token(plan.name)) {
+      report(plan.mark, "a plan name must be a token such as 'free' or 'pro'");
+      continue;
+    }
+    const Field entry{plan.name, it->first, it->second};
+    if (!it->second.IsNull()) {
+      if (!expect_map(entry)) continue;
+      const Fields f = fields(it->second, {"rate_limit"}, "in plan");
+      if (const Field* rl = find(f, "rate_limit")) {
+        if (!expect_map(*rl)) continue;
+        const Fields r = fields(rl->value, {"limit", "window"}, "in a plan's rate_limit");
+        const Field* limit = find(r, "limit");
+        const Field* window = find(r, "window");
+        if (limit == nullptr || window == nullptr) {
+          report(rl->mark(), "a plan's 'rate_limit' needs 'limit' and 'window'");
+          continue;
+        }
+        auto n = read_integer(limit->value, limit->label(), 1, ratelimit::kMaxLimit);
+        auto w = read_duration(*window, Zero::kRejected);
+        if (!n || !w) continue;
+        if (w->count() < 1000 || w->count() > 30LL * 24 * 3600 * 1000) {
+          report(window->mark(), "'window' must be between 1s and 30d");
+          continue;
+        }
+        plan.limit = static_cast<uint64_t>(*n);
+        plan.window = *w;
+      }
+    }
+    config_.plans.push_back(std::move(plan));
+  }
 }
 
 void Loader::load_upstream_signing(const Field& field) {

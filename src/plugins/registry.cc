@@ -2,6 +2,8 @@
 
 #include "plugins/auth/authenticator.h"
 #include "plugins/headers/headers_plugin.h"
+#include "plugins/protection/protection.h"
+#include "plugins/ratelimit/ratelimit_plugins.h"
 
 namespace gatehouse::plugins {
 
@@ -15,6 +17,11 @@ constexpr PluginKind kKinds[] = {
     {"jwt", &auth::create_jwt, true},
     {"oauth2_introspection", &auth::create_introspection, true},
     {"acl", &auth::create_acl},
+    {"ip_restriction", &protection::create_ip_restriction},
+    {"cors", &protection::create_cors},
+    {"security_headers", &protection::create_security_headers},
+    {"rate_limit", &ratelimit::create_rate_limit},
+    {"concurrency_limit", &ratelimit::create_concurrency_limit},
 };
 
 }  // namespace

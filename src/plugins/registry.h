@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,6 +21,22 @@ class JwksRegistry;
 
 namespace gatehouse::plugins {
 
+// State that plugin objects built from one config entry share, found by a
+// name: the counters of a `global_plugins` rate limit, built once per route
+// it applies to, are one store. Owned by the snapshot.
+class SharedState {
+ public:
+  template <typename T, typename... Args>
+  std::shared_ptr<T> get(const std::string& name, Args&&... args) {
+    auto& slot = items_[name];
+    if (!slot) slot = std::make_shared<T>(std::forward<Args>(args)...);
+    return std::static_pointer_cast<T>(slot);
+  }
+
+ private:
+  std::map<std::string, std::shared_ptr<void>> items_;
+};
+
 // Reports a config problem at a YAML node (the loader turns it into
 // FILE:LINE:COL: message).
 using Report = std::function<void(const YAML::Node& at, std::string message)>;
@@ -32,6 +49,10 @@ struct PluginEnv {
   const auth::ConsumerTable* consumers = nullptr;
   auth::JwksRegistry* jwks = nullptr;
   unsigned workers = 1;  // RequestContext::worker is below this
+  SharedState* shared = nullptr;
+  // Who the entry belongs to: "route:NAME", or "global:N" for the N-th entry
+  // of global_plugins (the same for every route it is built for).
+  std::string scope;
   bool validating() const { return consumers == nullptr; }
 };
 

@@ -10,6 +10,7 @@
 #include "admin/admin_server.h"
 #include "core/clock.h"
 #include "observability/access_log.h"
+#include "plugins/ratelimit/ratelimit_plugins.h"
 #include "proxy/worker.h"
 
 namespace gatehouse::proxy {
@@ -63,6 +64,14 @@ class Gateway {
     std::string out =
         observability::render_metrics(m, snapshot_->route_names, snapshot_->upstream_names);
     snapshot_->jwks->append_metrics(out);
+    plugins::ratelimit::append_metrics(out);
+    uint64_t refused = 0;
+    for (auto& w : workers_) refused += w->connections_refused();
+    out.append(
+        "# HELP gatehouse_connections_refused_total Connections closed at accept: "
+        "max_connections_per_ip.\n# TYPE gatehouse_connections_refused_total counter\n"
+        "gatehouse_connections_refused_total " +
+        std::to_string(refused) + "\n");
     return out;
   }
 

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,6 +21,9 @@
 
 namespace gatehouse::auth {
 struct Consumer;
+}
+namespace gatehouse::ratelimit {
+class RedisClient;
 }
 
 namespace gatehouse::proxy {
@@ -46,6 +51,7 @@ struct Identity {
   std::string role;                          // X-User-Role (empty: the consumer's groups)
   std::vector<std::string> roles;            // what `acl` checks (empty: the consumer's groups)
   std::vector<std::pair<std::string, std::string>> headers;  // further claims_to_headers
+  std::shared_ptr<const nlohmann::json> claims;  // a verified token's claims (rate_limit claim:)
 
   bool known() const { return verified || anonymous; }
   void reset() {
@@ -55,6 +61,7 @@ struct Identity {
     role.clear();
     roles.clear();
     headers.clear();
+    claims.reset();
   }
 };
 
@@ -62,11 +69,26 @@ struct Identity {
 struct RequestState {
   Identity identity;
   std::string hidden_query_param;  // a credential's query parameter, dropped before proxying
-  std::string log_detail;          // why auth refused, for the access log (never a credential)
+  // Why a plugin refused (the access log's "detail"; never a credential).
+  std::string log_detail;
+  // Header fields for the response to the client, proxied or local
+  // (RateLimit-*, CORS): they replace upstream fields of the same name.
+  std::vector<std::pair<std::string, std::string>> response_headers;
+  // The client's address as trusted_proxies resolve it (empty: the peer's).
+  std::string client_ip;
+  // Called when the request ends, whatever happened (concurrency_limit).
+  std::vector<std::pair<void (*)(void*), void*>> on_end;
   void reset() {
     identity.reset();
     hidden_query_param.clear();
     log_detail.clear();
+    response_headers.clear();
+    client_ip.clear();
+    on_end.clear();
+  }
+  void end() {
+    for (auto& [fn, arg] : on_end) fn(arg);
+    on_end.clear();
   }
 };
 
@@ -79,6 +101,7 @@ struct RequestContext {
   RequestState* state = nullptr;  // mutable per-request state
   unsigned worker = 0;            // index of the worker running it: per-worker plugin caches
   int64_t unix_s = 0;             // wall clock, seconds (coarse)
+  ratelimit::RedisClient* redis = nullptr;  // the worker's Redis connection (when configured)
 };
 
 // A locally generated answer: status plus the short details string that goes
@@ -88,6 +111,8 @@ struct LocalReply {
   int status = 0;
   std::string detail;
   std::vector<std::pair<std::string, std::string>> headers;
+  // false: an answer, not an error (a CORS preflight): no problem body.
+  bool problem = true;
 };
 
 class Plugin {

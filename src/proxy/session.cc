@@ -11,6 +11,7 @@
 #include "http/path.h"
 #include "http/status.h"
 #include "observability/json_escape.h"
+#include "proxy/client_ip.h"
 #include "proxy/identity.h"
 #include "proxy/socket_io.h"
 
@@ -86,9 +87,17 @@ Session::Session(Worker& worker, Socket socket) : worker_(worker), client_(std::
   auto remote = client_.remote_endpoint(ec);
   if (!ec) {
     auto addr = remote.address();
-    client_ip_ = addr.is_v6() && addr.to_v6().is_v4_mapped()
-                     ? asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string()
-                     : addr.to_string();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    client_ip_ = addr.to_string();
+    if (addr.is_v4()) {
+      auto b = addr.to_v4().to_bytes();
+      std::copy(b.begin(), b.end(), peer_.bytes.begin());
+    } else {
+      auto b = addr.to_v6().to_bytes();
+      std::copy(b.begin(), b.end(), peer_.bytes.begin());
+      peer_.v6 = true;
+    }
   }
   rcap_ = worker_.small_buffers().buffer_size();
   worker_.add_session(this);
@@ -96,6 +105,8 @@ Session::Session(Worker& worker, Socket socket) : worker_(worker), client_(std::
 }
 
 Session::~Session() {
+  if (ex_) ex_->state.end();
+  if (ip_key_ != 0) worker_.snapshot().connections_per_ip->release(ip_key_);
   worker_.metrics_mut().open_connections().sub();
   worker_.remove_session(this);
   if (upstream_conn_) {
@@ -347,6 +358,10 @@ Task<Session::Outcome> Session::serve(http::RequestHead& head) {
     co_return keep ? Outcome::kKeepAlive : Outcome::kClose;
   }
   route_ = static_cast<int>(ex_->match.route_index);
+  if (!snap.trusted_proxies.empty()) {
+    core::IpAddr client = resolve_client_ip(peer_, head, snap.trusted_proxies);
+    if (!(client == peer_)) ex_->state.client_ip = core::to_string(client);
+  }
   if (limits.max_body_bytes && head.facts.body == BodyKind::kLength &&
       head.facts.content_length > *limits.max_body_bytes) {
     co_await respond_problem(413, "request body larger than max_body_bytes", false);
@@ -360,7 +375,11 @@ Task<Session::Outcome> Session::serve(http::RequestHead& head) {
       bool pass = plugin->async_request() ? co_await plugin->on_request_async(ctx, reply)
                                           : plugin->on_request(ctx, reply);
       if (pass) continue;
-      co_await respond_problem(reply.status, reply.detail, keep, {}, &reply.headers);
+      if (reply.problem) {
+        co_await respond_problem(reply.status, reply.detail, keep, {}, &reply.headers);
+      } else {
+        co_await respond_empty(reply.status, keep, reply.headers);
+      }
       co_return keep ? Outcome::kKeepAlive : Outcome::kClose;
     }
   }
@@ -374,6 +393,11 @@ Task<Session::Outcome> Session::respond_direct(const http::RequestHead& head, in
   ex_->out_head.assign(r.direct_head);
   append_header(ex_->out_head, "X-Request-Id",
                 std::string_view(ex_->request_id, ex_->request_id_len));
+  for (const auto& [name, value] : ex_->state.response_headers) {
+    bool configured = false;
+    for (const std::string& n : r.direct_header_names) configured |= http::iequals(n, name);
+    if (!configured) append_header(ex_->out_head, name, value);
+  }
   append_header(ex_->out_head, "Date", worker_.clock().http_date());
   if (!keep) ex_->out_head.append("Connection: close\r\n");
   ex_->out_head.append("\r\n");
@@ -416,6 +440,8 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
   if (extra != nullptr) {
     for (const auto& [name, value] : *extra) append_header(ex_->out_head, name, value);
   }
+  for (const auto& [name, value] : ex_->state.response_headers)
+    append_header(ex_->out_head, name, value);
   ex_->out_head.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
   bool head_request = ex_->method == "HEAD";
   if (keep_alive && rend_ > rbeg_) {
@@ -426,6 +452,28 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
   }
   co_await write_client(ex_->out_head, body.data(), head_request ? 0 : body.size());
   bytes_out_ = head_request ? 0 : body.size();
+  finish_request(status);
+}
+
+Task<void> Session::respond_empty(int status, bool keep_alive, const ReplyHeaders& headers) {
+  keep_alive = keep_alive && !worker_.draining();
+  ex_->out_head.clear();
+  http::append_status_line(ex_->out_head, status, {});
+  if (status != 204 && status != 304) ex_->out_head.append("Content-Length: 0\r\n");
+  append_header(ex_->out_head, "X-Request-Id",
+                std::string_view(ex_->request_id, ex_->request_id_len));
+  append_header(ex_->out_head, "Date", worker_.clock().http_date());
+  for (const auto& [name, value] : headers) append_header(ex_->out_head, name, value);
+  for (const auto& [name, value] : ex_->state.response_headers)
+    append_header(ex_->out_head, name, value);
+  ex_->out_head.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
+  if (keep_alive && rend_ > rbeg_) {
+    std::size_t scanned = 0;
+    std::size_t end = http::find_head_end(rbuf_.data() + rbeg_, rend_ - rbeg_, scanned);
+    if (end != 0 && end != http::kBareLf) rbeg_ += end;
+  }
+  co_await write_client(ex_->out_head, nullptr, 0);
+  bytes_out_ = 0;
   finish_request(status);
 }
 
@@ -646,11 +694,13 @@ RequestContext Session::plugin_context(const http::RequestHead* head) const {
   RequestContext ctx;
   ctx.head = head;
   if (route_ >= 0) ctx.route = worker_.snapshot().routes[static_cast<std::size_t>(route_)].name;
-  ctx.client_ip = client_ip_;
+  ctx.client_ip = ex_->state.client_ip.empty() ? std::string_view(client_ip_)
+                                               : std::string_view(ex_->state.client_ip);
   ctx.request_id = std::string_view(ex_->request_id, ex_->request_id_len);
   ctx.state = &ex_->state;
   ctx.worker = worker_.id();
   ctx.unix_s = worker_.clock().unix_seconds();
+  ctx.redis = worker_.redis();
   return ctx;
 }
 
@@ -661,6 +711,7 @@ const std::vector<std::unique_ptr<Plugin>>* Session::route_plugins() const {
 }
 
 void Session::finish_request(int status) {
+  ex_->state.end();
   if (const auto* plugins = route_plugins()) {
     RequestContext ctx = plugin_context(nullptr);
     for (auto it = plugins->rbegin(); it != plugins->rend(); ++it) (*it)->on_log(ctx, status);
@@ -716,7 +767,8 @@ void Session::append_log_line(int status, int64_t end_ns) {
     out.append("null");
   }
   out.append(",\"client_ip\":");
-  append_json_string(out, client_ip_);
+  append_json_string(out, ex_->state.client_ip.empty() ? std::string_view(client_ip_)
+                                                       : std::string_view(ex_->state.client_ip));
   out.append(",\"bytes_in\":");
   append_uint(out, bytes_in_);
   out.append(",\"bytes_out\":");
@@ -742,7 +794,7 @@ void Session::append_log_line(int status, int64_t end_ns) {
     out.append("null");
   }
   if (!ex_->state.log_detail.empty()) {
-    out.append(",\"auth_error\":");
+    out.append(",\"detail\":");
     append_json_string(out, ex_->state.log_detail);
   }
   out.append(",\"cache\":null}\n");

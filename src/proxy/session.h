@@ -11,6 +11,7 @@
 
 #include "core/buffer_pool.h"
 #include "core/intrusive_list.h"
+#include "core/ip.h"
 #include "http/http1_parser.h"
 #include "proxy/exchange.h"
 #include "proxy/plugin.h"
@@ -42,6 +43,9 @@ class Session : public core::ListHook<Session> {
   void close_if_idle();
   // Closes both sockets now (shutdown timeout expired).
   void abort();
+  // The session holds one of its address's max_connections_per_ip slots
+  // (0: none) and gives it back when it ends.
+  void hold_connection_slot(uint64_t ip_key) { ip_key_ = ip_key; }
 
  private:
   enum class HeadResult { kComplete, kClosed, kError, kAwaitRequest };
@@ -66,6 +70,7 @@ class Session : public core::ListHook<Session> {
   Task<bool> buffer_chunked_body(http::ChunkedDecoder& decoder, std::size_t body_off,
                                  std::size_t& body_bytes, uint64_t& payload, int& status,
                                  std::string_view& detail);
+  Task<void> respond_empty(int status, bool keep_alive, const ReplyHeaders& headers);
   Task<bool> write_client(const std::string& head, const char* body, std::size_t body_size);
 
   void build_upstream_head(const http::RequestHead& head, std::string_view path);
@@ -82,7 +87,9 @@ class Session : public core::ListHook<Session> {
 
   Worker& worker_;
   Socket client_;
-  std::string client_ip_;
+  std::string client_ip_;  // the peer's address, as text
+  core::IpAddr peer_;
+  uint64_t ip_key_ = 0;
 
   // Client read buffer: [rbeg_, rend_) holds unconsumed bytes.
   core::Buffer rbuf_;

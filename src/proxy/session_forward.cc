@@ -451,6 +451,7 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     for (auto it = plugins->rbegin(); it != plugins->rend(); ++it) {
       (*it)->on_response_headers(ctx, resp.status, ex_->edits);
     }
+    for (const auto& h : ex_->state.response_headers) ex_->edits.set.push_back(h);
     edits = &ex_->edits;
   }
   build_client_head(ex_->out_head, resp, dechunk_ ? BodyKind::kUntilClose : kind,

@@ -57,10 +57,24 @@ std::string direct_head(const config::DirectResponse& r) {
 }
 
 std::vector<std::unique_ptr<Plugin>> compile_plugins(const config::Route& route,
-                                                     const plugins::PluginEnv& env) {
-  const std::string& file = env.config.file;
+                                                     const plugins::PluginEnv& base_env) {
+  const std::string& file = base_env.config.file;
   std::vector<std::unique_ptr<Plugin>> out;
-  for (const config::PluginEntry& e : route.plugins) {
+  // global_plugins apply to every route; the route's own entry of a kind wins.
+  std::vector<const config::PluginEntry*> entries;
+  for (const config::PluginEntry& e : route.plugins) entries.push_back(&e);
+  for (const config::PluginEntry& g : base_env.config.global_plugins) {
+    bool overridden = std::any_of(route.plugins.begin(), route.plugins.end(),
+                                  [&](const config::PluginEntry& e) { return e.kind == g.kind; });
+    if (!overridden) entries.push_back(&g);
+  }
+  for (const config::PluginEntry* entry : entries) {
+    const config::PluginEntry& e = *entry;
+    plugins::PluginEnv env = base_env;
+    const auto& global = base_env.config.global_plugins;
+    env.scope = entry >= global.data() && entry < global.data() + global.size()
+                    ? "global:" + std::to_string(entry - global.data())
+                    : "route:" + route.name;
     const plugins::PluginKind* kind = plugins::find_plugin_kind(e.kind);
     std::string problem;
     std::unique_ptr<Plugin> p;
@@ -88,14 +102,26 @@ std::vector<std::unique_ptr<Plugin>> compile_plugins(const config::Route& route,
 std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg,
                                                  std::shared_ptr<auth::JwksRegistry> jwks) {
   auto snap = std::make_shared<Snapshot>(
-      Snapshot{cfg, router::Router(cfg.routes), {}, {}, {}, {}, 1, {}, {}, {}});
+      Snapshot{cfg, router::Router(cfg.routes), {}, {}, {}, {}, 1, {}, {}, {}, {}, {}, {}, {}});
   snap->workers =
       cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   snap->consumers = std::make_shared<auth::ConsumerTable>(cfg.consumers);
   snap->jwks = jwks ? std::move(jwks) : std::make_shared<auth::JwksRegistry>();
   if (cfg.upstream_signing) snap->signing_secret = cfg.upstream_signing->secret;
-  const plugins::PluginEnv env{snap->config, snap->consumers.get(), snap->jwks.get(),
-                               snap->workers};
+  for (const std::string& block : cfg.trusted_proxies) {
+    std::string error;
+    if (auto cidr = core::parse_cidr(block, error)) snap->trusted_proxies.push_back(*cidr);
+  }
+  snap->plugin_state = std::make_shared<plugins::SharedState>();
+  if (cfg.redis) {
+    std::string error;
+    snap->redis = ratelimit::parse_redis_url(cfg.redis->url, error);
+    if (snap->redis) snap->redis->timeout_ms = cfg.redis->timeout.count();
+  }
+  if (cfg.limits.max_connections_per_ip > 0)
+    snap->connections_per_ip = std::make_shared<ratelimit::CountTable>();
+  plugins::PluginEnv env{snap->config, snap->consumers.get(), snap->jwks.get(), snap->workers};
+  env.shared = snap->plugin_state.get();
   std::vector<std::string>& upstream_names = snap->upstream_names;
   for (const config::Upstream& u : cfg.upstreams) {
     CompiledUpstream cu;
@@ -119,6 +145,7 @@ std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg,
       cr.direct = true;
       cr.direct_status = r.respond->status;
       cr.direct_head = direct_head(*r.respond);
+      for (const auto& [name, value] : r.respond->headers) cr.direct_header_names.push_back(name);
       bool no_body =
           r.respond->status < 200 || r.respond->status == 204 || r.respond->status == 304;
       if (!no_body) cr.direct_body = r.respond->body;

@@ -5,13 +5,18 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "auth/consumers.h"
 #include "auth/jwks.h"
 #include "config/config.h"
+#include "core/ip.h"
+#include "plugins/registry.h"
 #include "proxy/plugin.h"
+#include "ratelimit/local_store.h"
+#include "ratelimit/redis_client.h"
 #include "router/router.h"
 
 namespace gatehouse::proxy {
@@ -45,6 +50,7 @@ struct CompiledRoute {
   bool direct = false;
   int direct_status = 200;
   std::string direct_head;  // status line + configured headers + content-length
+  std::vector<std::string> direct_header_names;  // configured ones: plugins do not repeat them
   std::string direct_body;
   // The route's plugins, ordered by stage (request-side order; response-side
   // phases walk it backwards).
@@ -64,6 +70,11 @@ struct Snapshot {
   std::shared_ptr<const auth::ConsumerTable> consumers;
   std::shared_ptr<auth::JwksRegistry> jwks;
   std::string signing_secret;  // empty: requests are not signed
+  std::vector<core::Cidr> trusted_proxies;
+  // Connections held per client address (limits.max_connections_per_ip).
+  std::shared_ptr<ratelimit::CountTable> connections_per_ip;
+  std::shared_ptr<plugins::SharedState> plugin_state;
+  std::optional<ratelimit::RedisConfig> redis;  // each worker opens its own connection
 };
 
 // Resolves target addresses and compiles routes. Throws std::runtime_error

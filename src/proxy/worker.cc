@@ -50,6 +50,7 @@ Worker::Worker(unsigned id, std::shared_ptr<const Snapshot> snapshot,
                          16384, round_up(snapshot_->config.limits.max_header_bytes + 4096, 4096)),
                      1024),
       large_buffers_(262144, 16) {
+  if (snapshot_->redis) redis_ = std::make_unique<ratelimit::RedisClient>(io_, *snapshot_->redis);
   uint64_t seed = id_prefix ^ (uint64_t{id} * 0x9E3779B97F4A7C15ull);
   for (const CompiledUpstream& u : snapshot_->upstreams) {
     UpstreamState s;
@@ -87,6 +88,15 @@ void Worker::run() {
   log_.submit(log_buffer_);
 }
 
+static uint64_t address_key(const asio::ip::address& address) {
+  asio::ip::address a = address;
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  if (a.is_v4()) return hash_key("4", 1) ^ (uint64_t{a.to_v4().to_uint()} * 0x9E3779B97F4A7C15ull);
+  auto b = a.to_v6().to_bytes();
+  return hash_key(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
 void Worker::start_accepting() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, Socket socket) {
     on_accept(ec, std::move(socket));
@@ -96,7 +106,25 @@ void Worker::start_accepting() {
 void Worker::on_accept(const boost::system::error_code& ec, Socket socket) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
   if (!ec && !draining_) {
-    spawn_session(std::make_unique<Session>(*this, std::move(socket)));
+    uint64_t ip_key = 0;
+    if (snapshot_->connections_per_ip) {
+      // Refused before a byte is read: the limit exists for floods.
+      boost::system::error_code ep_ec;
+      auto ep = socket.remote_endpoint(ep_ec);
+      ip_key = ep_ec ? 0 : address_key(ep.address());
+      if (ip_key != 0 && !snapshot_->connections_per_ip->acquire(
+                             ip_key, snapshot_->config.limits.max_connections_per_ip)) {
+        connections_refused_.add();
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        ip_key = 0;
+        start_accepting();
+        return;
+      }
+    }
+    auto session = std::make_unique<Session>(*this, std::move(socket));
+    session->hold_connection_slot(ip_key);
+    spawn_session(std::move(session));
   }
   start_accepting();
 }
@@ -206,6 +234,8 @@ void Worker::shut_down() {
   for (UpstreamState& u : upstreams_) {
     for (TargetState& t : u.targets) t.idle.clear();
   }
+  // Its reader keeps the loop busy; calls still in flight complete as failed.
+  redis_.reset();
 }
 
 }  // namespace gatehouse::proxy

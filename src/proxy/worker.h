@@ -24,6 +24,7 @@
 #include "proxy/exchange.h"
 #include "proxy/snapshot.h"
 #include "proxy/task.h"
+#include "ratelimit/redis_client.h"
 
 namespace gatehouse::proxy {
 
@@ -74,6 +75,8 @@ class Worker {
   observability::WorkerMetrics& metrics_mut() { return *metrics_; }
   core::WallClock& clock() { return clock_; }
   unsigned id() const { return id_; }
+  ratelimit::RedisClient* redis() { return redis_.get(); }
+  uint64_t connections_refused() const { return connections_refused_.get(); }
   core::RequestIdGenerator& request_ids() { return request_ids_; }
   core::BufferPool& small_buffers() { return small_buffers_; }
   core::BufferPool& large_buffers() { return large_buffers_; }
@@ -122,6 +125,9 @@ class Worker {
   std::atomic<bool> stop_requested_{false};
   std::size_t parked_since_trim_ = 0;
   int64_t last_trim_ms_ = 0;
+  observability::Counter connections_refused_;
+  // Declared after io_: destroyed before the context its socket lives on.
+  std::unique_ptr<ratelimit::RedisClient> redis_;
 };
 
 }  // namespace gatehouse::proxy

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdlib>
+#include <new>
 
 namespace gatehouse::ratelimit {
 namespace {
@@ -159,9 +161,11 @@ bool is_stale(uint64_t state, const LimitSpec& spec, int64_t now_ms) {
   return prev == 0 && cur == 0;
 }
 
-LocalStore::LocalStore(std::size_t slots) {
+LocalStore::LocalStore(std::size_t slots) : slots_(nullptr, &std::free) {
   std::size_t n = std::bit_ceil(std::max<std::size_t>(slots, 16));
-  slots_.reset(new Slot[n]());
+  // malloc's 16-byte alignment is what cmpxchg16b needs.
+  slots_.reset(static_cast<Slot*>(std::calloc(n, sizeof(Slot))));
+  if (!slots_) throw std::bad_alloc();
   mask_ = n - 1;
 }
 
@@ -228,6 +232,80 @@ std::size_t LocalStore::occupied() const {
   for (std::size_t i = 0; i <= mask_; ++i)
     if (__atomic_load_n(&slots_[i].key, __ATOMIC_RELAXED) != 0) ++n;
   return n;
+}
+
+CountTable::CountTable(std::size_t slots) : slots_(nullptr, &std::free) {
+  std::size_t n = std::bit_ceil(std::max<std::size_t>(slots, 16));
+  slots_.reset(static_cast<Slot*>(std::calloc(n, sizeof(Slot))));
+  if (!slots_) throw std::bad_alloc();
+  mask_ = n - 1;
+}
+
+bool CountTable::acquire(uint64_t key, uint64_t max) {
+  constexpr std::size_t kProbe = 16;
+  if (key == 0) key = 0x9e3779b97f4a7c15ULL;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    Slot* empty = nullptr;
+    bool raced = false;
+    for (std::size_t i = 0; i < kProbe && !raced; ++i) {
+      Slot* s = &slots_[(key + i) & mask_];
+      uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+      uint64_t c = __atomic_load_n(&s->count, __ATOMIC_ACQUIRE);
+      if (k == key) {
+        if (c >= max) return false;
+        if (cas16(s, k, c, k, c + 1)) return true;
+        raced = true;
+      } else if (k == 0 && empty == nullptr) {
+        empty = s;
+      }
+    }
+    if (raced) continue;
+    if (empty == nullptr) return false;
+    if (max == 0) return false;
+    if (cas16(empty, 0, 0, key, 1)) {
+      // Another thread may have claimed an earlier empty slot for the same
+      // key meanwhile: keep the first in probe order.
+      for (std::size_t i = 0; i < kProbe; ++i) {
+        Slot* s = &slots_[(key + i) & mask_];
+        if (s == empty) return true;
+        if (__atomic_load_n(&s->key, __ATOMIC_ACQUIRE) == key) {
+          if (cas16(empty, key, 1, 0, 0)) break;  // give ours back, count there
+          return true;                            // ours is in use already: keep it
+        }
+      }
+    }
+  }
+  return false;
+}
+
+void CountTable::release(uint64_t key) {
+  constexpr std::size_t kProbe = 16;
+  if (key == 0) key = 0x9e3779b97f4a7c15ULL;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    bool raced = false;
+    for (std::size_t i = 0; i < kProbe; ++i) {
+      Slot* s = &slots_[(key + i) & mask_];
+      uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+      uint64_t c = __atomic_load_n(&s->count, __ATOMIC_ACQUIRE);
+      if (k != key || c == 0) continue;
+      // The last one out frees the slot for other addresses.
+      if (cas16(s, k, c, c == 1 ? 0 : k, c - 1)) return;
+      raced = true;
+      break;
+    }
+    if (!raced) return;
+  }
+}
+
+uint64_t CountTable::count(uint64_t key) const {
+  if (key == 0) key = 0x9e3779b97f4a7c15ULL;
+  uint64_t total = 0;
+  for (std::size_t i = 0; i < 16; ++i) {
+    const Slot* s = &slots_[(key + i) & mask_];
+    if (__atomic_load_n(&s->key, __ATOMIC_ACQUIRE) == key)
+      total += __atomic_load_n(&s->count, __ATOMIC_ACQUIRE);
+  }
+  return total;
 }
 
 }  // namespace gatehouse::ratelimit

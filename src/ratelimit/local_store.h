@@ -57,9 +57,31 @@ class LocalStore {
     uint64_t key;
     uint64_t state;
   };
-  std::unique_ptr<Slot[]> slots_;
+  // calloc'd: untouched pages stay unbacked, so an idle table costs no RSS.
+  std::unique_ptr<Slot[], void (*)(void*)> slots_;
   std::size_t mask_;
   std::atomic<uint64_t> untracked_{0};
+};
+
+// Counts held by key (connections per client address): acquire() takes one
+// unless `max` are held already, release() gives one back. Same table
+// design as LocalStore; a key's slot is freed when its count returns to 0.
+class CountTable {
+ public:
+  explicit CountTable(std::size_t slots = 1 << 16);
+  // False when `key` holds `max` already (or no slot is free: refused, as a
+  // table full of distinct addresses is what this limit is for).
+  bool acquire(uint64_t key, uint64_t max);
+  void release(uint64_t key);
+  uint64_t count(uint64_t key) const;
+
+ private:
+  struct alignas(16) Slot {
+    uint64_t key;
+    uint64_t count;
+  };
+  std::unique_ptr<Slot[], void (*)(void*)> slots_;
+  std::size_t mask_;
 };
 
 // Pure state transitions, exposed for tests: the new state after one hit at

@@ -85,6 +85,7 @@ std::vector<std::string> token_scopes(const nlohmann::json& claims) {
 
 bool identity_from_claims(const nlohmann::json& claims, const ClaimMapping& mapping,
                           std::initializer_list<const char*> subject_claims, TokenIdentity& out) {
+  out.claims = std::make_shared<const nlohmann::json>(claims);
   bool user_mapped = false;
   for (const auto& [header, claim] : mapping.to_headers) {
     std::optional<std::string> value = claim_text(claims, claim);
@@ -146,6 +147,7 @@ void apply(const TokenIdentity& from, proxy::Identity& to) {
   to.role = from.role;
   to.roles = from.roles;
   to.headers = from.headers;
+  to.claims = from.claims;
 }
 
 void refuse_scope(proxy::LocalReply& reply, const std::vector<std::string>& required) {

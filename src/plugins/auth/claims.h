@@ -41,6 +41,7 @@ struct TokenIdentity {
   std::vector<std::string> roles;
   std::vector<std::pair<std::string, std::string>> headers;
   int64_t valid_until_s = 0;  // cache horizon (unix seconds)
+  std::shared_ptr<const nlohmann::json> claims;
 };
 
 // Fills `out` from the claims; false when a mapped value is unusable.

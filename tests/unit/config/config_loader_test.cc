@@ -521,8 +521,8 @@ TEST(ConfigLoader, RejectsUnknownPluginAtItsKind) {
                                                   "  - name: a\n"
                                                   "    upstream: links\n"
                                                   "    plugins:\n"
-                                                  "      - rate_limit: {per_second: 5}\n"),
-              ElementsAre("gw.yaml:8:9: unknown plugin 'rate_limit'"));
+                                                  "      - teleport: {per_second: 5}\n"),
+              ElementsAre("gw.yaml:8:9: unknown plugin 'teleport'"));
 }
 
 TEST(ConfigLoader, RejectsPluginEntryWithMoreThanOneKey) {
