@@ -52,7 +52,7 @@ struct PluginEnv {
   SharedState* shared = nullptr;
   // Who the entry belongs to: "route:NAME", or "global:N" for the N-th entry
   // of global_plugins (the same for every route it is built for).
-  std::string scope;
+  std::string scope = {};
   bool validating() const { return consumers == nullptr; }
 };
 
