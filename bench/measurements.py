@@ -48,15 +48,18 @@ def _cpu_per_request(ticks, requests):
     return proc_stats.ticks_to_us(ticks) / requests if requests else None
 
 
-def _judge(result, attempts):
+def _judge(result, attempts, budget=ERROR_BUDGET):
+    """Marks the run failed (no good response) or a problem (errors over the budget, a share of attempts)."""
     bad = result.get("non2xx", 0) + result.get("errors", 0)
     if attempts <= 0 or bad >= attempts:
         result["ok"] = False
         result["problem"] = result.get("problem") or (
             f"no successful responses ({result.get('non2xx', 0)} non-2xx, {result.get('errors', 0)} socket errors "
             f"out of {attempts} requests)")
-    elif bad > ERROR_BUDGET * attempts:
-        result["problem"] = f"{bad} of {attempts} requests failed (non-2xx or socket errors)"
+    elif bad > budget * attempts:
+        result["problem"] = (f"{bad} of {attempts} requests failed ({result.get('non2xx', 0)} non-2xx, "
+                             f"{result.get('errors', 0)} socket errors)"
+                             + ("; this scenario allows none" if budget == 0 else ""))
     return result
 
 
@@ -155,9 +158,14 @@ class WrkKind(Kind):
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             return {"ok": False, "problem": str(e)}
         r["cpu_us_per_req"] = _cpu_per_request(proc_stats.cpu_ticks(pids) - before, r["requests"])
+        # req/s counts answered requests only: wrk's Requests/sec includes the
+        # non-2xx/3xx (status >= 400: a 401, 429 or 503 is an error, not throughput).
+        r["rps_wrk"] = r["rps"]
+        if r["non2xx"] and r["requests"]:
+            r["rps"] = r["rps"] * max(0, r["requests"] - r["non2xx"]) / r["requests"]
         r["ok"] = True
         r["problem"] = None
-        _judge(r, r["requests"])
+        _judge(r, r["requests"], scenario.error_budget)
         if r["problem"] and r["error_detail"]:
             r["problem"] += " (socket errors: " + ", ".join(f"{k} {v}" for k, v in r["error_detail"].items()) + ")"
         return r
@@ -281,7 +289,7 @@ class FixedRateKind(Kind):
         r["cpu_us_per_req"] = _cpu_per_request(proc_stats.cpu_ticks(pids) - before, r["completed"])
         r["ok"] = True
         r["problem"] = None
-        _judge(r, r["sent"])
+        _judge(r, r["sent"], scenario.error_budget)
         if r["late"] > 0.05 * max(r["sent"], 1):
             r["warning"] = (f"client lag: {r['late']} of {r['sent']} requests sent over 1 ms late "
                             f"(the arrival rate was not even; latencies are still per request)")

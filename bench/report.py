@@ -156,8 +156,10 @@ def scenario_section(scenario, kind, description, aggregates, servers, notes, sm
             lines.append(row)
         lines.append("")
         if any_flagged:
-            lines.append("(!) one of the two servers had a run with errors (non-2xx or socket errors over 1%, or "
-                         "a failed run; see Notes): that ratio does not compare like with like.")
+            errors = ("any non-2xx or socket error" if scenario.error_budget == 0
+                      else f"non-2xx or socket errors over {scenario.error_budget * 100:g}%")
+            lines.append(f"(!) one of the two servers had a run with errors ({errors}, or a failed run; see "
+                         "Notes): that ratio does not compare like with like.")
             lines.append("")
     if any(notes.values()):
         lines.append("Notes:")

@@ -8,11 +8,13 @@ servers configured differently (auth, TLS, HTTP/2) can use `options`, which
 is handed to every server's configure() together with the scenario.
 
 `servers` names the servers a scenario runs (default: the five standard
-ones; the Gatehouse variants such as gatehouse-keyauth are in
-servers.SERVER_CLASSES), `--servers` narrows that further. Ratios: by default
+ones; the Gatehouse variants such as gatehouse-keyauth or gatehouse-rl-redis
+are in servers.SERVER_CLASSES), `--servers` narrows that further. Ratios: by default
 gatehouse / nginx, haproxy-http and direct; with `ratio_base` every other
 server of the scenario / that one. `targets` are minimum ratios to show
-(met or not) next to them; they never fail a run.
+(met or not) next to them; they never fail a run. `error_budget` is the share
+of non-2xx/socket errors a run may have before it counts as a problem (its
+ratios flagged, targets not judged, --smoke failed); 0 allows none.
 """
 
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ class Scenario:
     servers: tuple = STANDARD_SERVERS  # which servers run it (rounds go in servers.SERVER_NAMES order)
     ratio_base: str = ""           # "": gatehouse vs nginx, haproxy-http, direct; else every server vs this one
     targets: tuple = ()            # (server, ratio key, minimum), e.g. ("gatehouse-jwt", "rps", 0.9)
+    error_budget: float = 0.01     # share of non-2xx/socket errors above which a run is a problem (0: any)
 
 
 SCENARIOS = [
@@ -51,6 +54,12 @@ SCENARIOS = [
     Scenario(7, "auth", "GET small JSON through key auth and JWT RS256 (repeated token), 64 connections", "wrk",
              servers=("gatehouse", "gatehouse-keyauth", "gatehouse-jwt"), ratio_base="gatehouse",
              targets=(("gatehouse-keyauth", "rps", 0.95), ("gatehouse-jwt", "rps", 0.9))),
+    # The limit is never reached (servers.RATE_LIMIT), so a single 429 (or a 503
+    # from Redis) means the run did not measure what it claims: no error budget.
+    Scenario(8, "ratelimit", "GET small JSON through a local and a Redis rate limit that is never reached, "
+             "64 connections", "wrk",
+             servers=("gatehouse", "gatehouse-rl-local", "gatehouse-rl-redis"), ratio_base="gatehouse",
+             targets=(("gatehouse-rl-local", "rps", 0.95), ("gatehouse-rl-redis", "rps", 0.6)), error_budget=0.0),
 ]
 
 

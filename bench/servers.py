@@ -9,6 +9,11 @@ exceptions). Nothing here touches the system nginx/haproxy configuration.
 A server may need credentials on every request (the Gatehouse auth variants):
 its `request_headers` are sent by the readiness check and by every client
 (wrk -H, the Python clients' --header).
+
+A server may need a Redis (the gatehouse-rl-redis variant, `needs_redis`): the
+Stack starts one redis-server per stack, pinned like the backend (never on the
+server under test's CPU), hands it to those servers as `redis` and stops it
+with the stack.
 """
 
 import ctypes
@@ -17,6 +22,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,7 +44,8 @@ FD_LIMIT = 2 * MAX_CONNS + 5000
 # Canonical order: rounds run a scenario's servers in this order, A B C D E, A B C D E...
 # The first five run every standard scenario; the gatehouse-* variants only the
 # scenarios that name them (scenarios.py, Scenario.servers).
-SERVER_NAMES = ["direct", "haproxy-tcp", "nginx", "haproxy-http", "gatehouse", "gatehouse-keyauth", "gatehouse-jwt"]
+SERVER_NAMES = ["direct", "haproxy-tcp", "nginx", "haproxy-http", "gatehouse", "gatehouse-keyauth", "gatehouse-jwt",
+                "gatehouse-rl-local", "gatehouse-rl-redis"]
 
 _started = []  # every Popen we started, for stop_all()
 
@@ -193,8 +200,11 @@ def accepts(port, timeout=1.0):
         return False
 
 
-def wait_ready(proc, port, timeout=15.0, path="/", headers=None):
-    """Waits until port accepts and answers GET path (with headers) with a 2xx; raises StartError."""
+def wait_ready(proc, port, timeout=15.0, path="/", headers=None, expect_header=None):
+    """Waits until port accepts and answers GET path (with headers) with a 2xx; raises StartError.
+
+    expect_header: (name, value) the 2xx answer must carry (proof that a plugin
+    is really on the route), else StartError at once."""
     deadline = time.monotonic() + timeout
     while True:
         if not proc.alive():
@@ -215,6 +225,11 @@ def wait_ready(proc, port, timeout=15.0, path="/", headers=None):
             body = resp.read()
             conn.close()
             if 200 <= resp.status < 300:
+                if expect_header:
+                    got = resp.getheader(expect_header[0])
+                    if got != expect_header[1]:
+                        raise StartError(f"GET {path} answered {resp.status} with {expect_header[0]}: {got!r}, "
+                                         f"expected {expect_header[1]!r} (is the plugin on the route?)")
                 return
             last = f"GET {path} answered {resp.status}: {body[:200]!r}"
         except (OSError, http.client.HTTPException) as e:
@@ -312,11 +327,114 @@ class Backend:
             self.proc.stop()
 
 
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+def redis_command(port, *args, timeout=2.0):
+    """Sends one command (RESP) to the Redis on the loopback port; returns the raw reply bytes."""
+    req = f"*{len(args)}\r\n".encode() + b"".join(
+        f"${len(a.encode())}\r\n".encode() + a.encode() + b"\r\n" for a in args)
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(req)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            data += chunk
+            if not chunk or _resp_complete(data):
+                return data
+
+
+def _resp_complete(data):
+    if not data.endswith(b"\r\n"):
+        return False
+    if data[:1] == b"$":  # bulk string: "$N\r\n" + N bytes + "\r\n"
+        head, _, rest = data.partition(b"\r\n")
+        n = int(head[1:])
+        return n < 0 or len(rest) >= n + 2
+    return True
+
+
+class RedisServer:
+    """A throw-away redis-server for the Redis-backed rate limit: loopback only,
+    no persistence (`--save '' --appendonly no`), its own directory."""
+
+    name = "redis"
+
+    def __init__(self, workdir, cpu):
+        self.dir = _mkdir(os.path.join(workdir, "redis"))
+        self.cpu = cpu
+        self.port = None
+        self.proc = None
+
+    def start(self):
+        binary = REDIS_SERVER if os.access(REDIS_SERVER, os.X_OK) else shutil.which("redis-server")
+        if not binary:
+            raise StartError(f"redis-server not found ({REDIS_SERVER} or on PATH): the Redis rate-limit variant "
+                             f"needs it (scripts/install-deps installs redis-server)")
+        for attempt in range(2):
+            self.port = free_ports(1)[0]
+            argv = [binary, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
+                    "--daemonize", "no", "--dir", self.dir, "--logfile", ""]
+            self.proc = Process(self.name, argv, self.dir, self.cpu)
+            try:
+                self._wait_ready()
+                return
+            except StartError as e:
+                self.proc.stop()
+                if attempt or "in use" not in str(e):
+                    raise StartError(f"redis-server: {e}")
+
+    def _wait_ready(self, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if not self.proc.alive():
+                raise StartError(f"{self.proc.exit_description()} before answering: {self.proc.log_tail()}")
+            try:
+                reply = redis_command(self.port, "PING", timeout=0.5)
+                if reply.startswith(b"+PONG"):
+                    return
+                last = f"PING answered {reply[:100]!r}"
+            except OSError as e:
+                last = f"PING failed: {e}"
+            time.sleep(0.05)
+        raise StartError(f"no PONG on port {self.port} after {timeout:.0f} s ({last}): {self.proc.log_tail()}")
+
+    def script_calls(self):
+        """EVAL + EVALSHA calls served so far (INFO commandstats), or None if Redis does not answer."""
+        try:
+            info = redis_command(self.port, "INFO", "commandstats").decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return None
+        total = 0
+        for line in info.splitlines():
+            if line.startswith(("cmdstat_evalsha:", "cmdstat_eval:")):
+                for field in line.split(":", 1)[1].split(","):
+                    if field.startswith("calls="):
+                        total += int(field[6:])
+        return total
+
+    def alive(self):
+        return self.proc is not None and self.proc.alive()
+
+    def exit_description(self):
+        return self.proc.exit_description() if self.proc else "not started"
+
+    def log_tail(self):
+        return self.proc.log_tail() if self.proc else ""
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+
+
 class Server:
     """A server under test. Subclasses write a config and give the argv."""
 
     name = "?"
     request_headers = {}  # sent with every request (readiness check and clients)
+    expect_header = None  # (name, value) the readiness check's answer must carry
+    needs_redis = False   # the Stack starts a redis-server and sets self.redis before start()
 
     def __init__(self, workdir, cpu, options):
         self.dir = _mkdir(os.path.join(workdir, self.name))
@@ -324,6 +442,7 @@ class Server:
         self.options = options
         self.port = None
         self.proc = None
+        self.redis = None  # the stack's RedisServer, for needs_redis servers
 
     def start(self, backend, scenario):
         for attempt in range(2):
@@ -331,7 +450,8 @@ class Server:
             argv = self.configure(backend, scenario)
             self.proc = Process(self.name, argv, self.dir, self.cpu)
             try:
-                wait_ready(self.proc, self.port, timeout=self.ready_timeout, headers=self.request_headers)
+                wait_ready(self.proc, self.port, timeout=self.ready_timeout, headers=self.request_headers,
+                           expect_header=self.expect_header)
                 return
             except StartError as e:
                 self.proc.stop()
@@ -499,11 +619,11 @@ def _yaml(value):
 
 
 class Gatehouse(Server):
-    """Gatehouse with one route to the backend; the variants below add auth to it."""
+    """Gatehouse with one route to the backend; the variants below add auth or a rate limit to it."""
 
     name = "gatehouse"
 
-    def auth(self):
+    def extras(self):
         """(top-level YAML, the route's plugins as flow-YAML list items, request headers)."""
         return "", "", {}
 
@@ -517,7 +637,7 @@ class Gatehouse(Server):
         admin_port = free_ports(2)
         admin_port = admin_port[0] if admin_port[0] != self.port else admin_port[1]
         conf = os.path.join(self.dir, "gatehouse.yaml")
-        top, plugins, self.request_headers = self.auth()
+        top, plugins, self.request_headers = self.extras()
         plugins = f", plugins: [{plugins}]" if plugins else ""
         _write(conf, f"""listen: {HOST}:{self.port}
 workers: 1
@@ -538,7 +658,7 @@ class GatehouseKeyAuth(Gatehouse):
     description = ("gatehouse, the route with `key_auth: {}` and one consumer with one API key; every request "
                    "sends `X-API-Key`")
 
-    def auth(self):
+    def extras(self):
         a = auth_material(self.options)
         return (f"consumers:\n  - {{name: bench, api_keys: [{_yaml(a.api_key)}]}}\n", "{key_auth: {}}",
                 {"X-API-Key": a.api_key})
@@ -552,14 +672,90 @@ class GatehouseJwt(Gatehouse):
                    "every request sends `Authorization: Bearer` with the same RS256 token, made at the start of the "
                    "run and valid for 12 h")
 
-    def auth(self):
+    def extras(self):
         a = auth_material(self.options)
         return ("", f"{{jwt: {{keys: [{{kid: {a.KID}, pem_file: {_yaml(a.public_pem_file)}}}], algorithms: [RS256]}}}}",
                 {"Authorization": f"Bearer {a.token}"})
 
 
+# The rate limit of the gatehouse-rl-* variants: one counter (key: ip, and every
+# client is 127.0.0.1) that must never refuse during a run. The sliding window
+# admits a request while prev * (window - elapsed) / window + cur + 1 <= limit,
+# so what it counts is at most the requests of the last two windows: with a
+# 1 s window, 16,000,000 (the largest limit is 16,777,215) is reached only at
+# 8 million requests/s sustained for two seconds, 40x anything one core can
+# serve on loopback (~200k/s). A longer window could be reached: at 200k/s a
+# 1m window counts 12 million per minute (close to the limit, and over it at
+# 267k/s), a 30d window 16 million after 80 s. However long the run, the 1 s
+# window forgets what came before. Every request still runs the full check
+# (counter lookup, window roll-over each second, RateLimit-* headers).
+RATE_LIMIT = {"limit": 16000000, "window": "1s", "key": "ip"}
+REDIS_TIMEOUT = "50ms"
+
+
+def _rate_limit_plugin(**extra):
+    fields = dict(RATE_LIMIT, **extra)
+    return "{rate_limit: {" + ", ".join(f"{k}: {v}" for k, v in fields.items()) + "}}"
+
+
+class GatehouseRateLimitLocal(Gatehouse):
+    """The route with a local rate limit that is never reached."""
+
+    name = "gatehouse-rl-local"
+    description = (f"gatehouse, the route with `{_rate_limit_plugin()[1:-1]}` (store local, sliding window); "
+                   f"all requests come from 127.0.0.1, one counter, never reached (see servers.RATE_LIMIT)")
+
+    @property
+    def expect_header(self):
+        return ("RateLimit-Limit", str(RATE_LIMIT["limit"]))  # the limit is really on the route
+
+    def extras(self):
+        return "", _rate_limit_plugin(), {}
+
+
+class GatehouseRateLimitRedis(GatehouseRateLimitLocal):
+    """The same limit counted on Redis (one EVALSHA per request); a Redis error is a 503, never a local fallback."""
+
+    name = "gatehouse-rl-redis"
+    description = (f"gatehouse, the same limit with `store: redis, on_store_error: deny` and top-level "
+                   f"`redis: {{url: redis://127.0.0.1:PORT/0, timeout: {REDIS_TIMEOUT}}}`; the harness's own "
+                   f"redis-server (`--save '' --appendonly no`) runs on the clients' CPU and its CPU is not in "
+                   f"CPU µs/req; `deny` makes any Redis failure or timeout a 503 (counted as an error) instead of a "
+                   f"silent fall-back to the local store")
+    needs_redis = True
+
+    def extras(self):
+        if self.redis is None or not self.redis.alive():
+            raise StartError("its redis-server is not running")
+        top = f"redis: {{url: \"redis://{HOST}:{self.redis.port}/0\", timeout: {REDIS_TIMEOUT}}}\n"
+        return top, _rate_limit_plugin(store="redis", on_store_error="deny"), {}
+
+    def start(self, backend, scenario):
+        before = self.redis.script_calls() if self.redis else None
+        super().start(backend, scenario)
+        after = self.redis.script_calls()
+        if before is None or after is None or after <= before:
+            self.stop()
+            raise StartError(f"gatehouse answered but made no script call to its Redis (EVAL/EVALSHA calls "
+                             f"{before} -> {after}): the limit is not counted on Redis")
+
+    def alive(self):
+        return super().alive() and self.redis is not None and self.redis.alive()
+
+    def exit_description(self):
+        if self.redis is not None and not self.redis.alive():
+            return f"its redis-server {self.redis.exit_description()} (gatehouse {super().exit_description()})"
+        return super().exit_description()
+
+    def log_tail(self):
+        tail = super().log_tail()
+        if self.redis is not None and not self.redis.alive():
+            tail += " | redis-server: " + self.redis.log_tail()
+        return tail
+
+
 SERVER_CLASSES = {c.name: c for c in (Direct, HAProxyTCP, Nginx, HAProxyHTTP, Gatehouse, GatehouseKeyAuth,
-                                      GatehouseJwt)}
+                                      GatehouseJwt, GatehouseRateLimitLocal, GatehouseRateLimitRedis)}
 assert list(SERVER_CLASSES) == SERVER_NAMES
 
 
@@ -573,8 +769,32 @@ class Stack:
         self.pin = pin  # {"client": cpu, "proxy": cpu} or None values
         self.options = options
         self.backend = None
+        self.redis = None  # RedisServer, when a server needs_redis
         self.servers = {}
         self.failed = {}  # name -> reason
+
+    def _ensure_redis(self):
+        """Starts the stack's redis-server if it is not running; returns the error or None."""
+        if self.redis is not None and self.redis.alive():
+            return None
+        if self.redis is not None:
+            self.redis.stop()
+        self.redis = RedisServer(self.workdir, self.pin["client"])
+        try:
+            self.redis.start()
+        except StartError as e:
+            self.redis.stop()
+            return str(e)
+        return None
+
+    def _new_server(self, name):
+        srv = SERVER_CLASSES[name](self.workdir, self.pin["proxy"], self.options)
+        if srv.needs_redis:
+            why = self._ensure_redis()
+            if why:
+                raise StartError(why)
+            srv.redis = self.redis
+        return srv
 
     def start(self):
         """Starts the backend and every server; failures are recorded, not raised
@@ -589,7 +809,11 @@ class Stack:
                 self.failed[n] = f"backend failed to start: {e}"
             return
         for n in self.names:
-            srv = SERVER_CLASSES[n](self.workdir, self.pin["proxy"], self.options)
+            try:
+                srv = self._new_server(n)
+            except StartError as e:
+                self.failed[n] = f"failed to start: {e}"
+                continue
             self.servers[n] = srv
             try:
                 srv.start(self.backend, self.scenario)
@@ -602,7 +826,12 @@ class Stack:
         srv = self.servers.get(name)
         if srv:
             srv.stop()
-        srv = SERVER_CLASSES[name](self.workdir, self.pin["proxy"], self.options)
+        try:
+            srv = self._new_server(name)  # and a new redis-server if it needs one and that died
+        except StartError as e:
+            self.servers.pop(name, None)
+            self.failed[name] = f"failed to restart: {e}"
+            return self.failed[name]
         self.servers[name] = srv
         try:
             srv.start(self.backend, self.scenario)
@@ -620,6 +849,9 @@ class Stack:
         for srv in self.servers.values():
             srv.stop()
         self.servers = {}
+        if self.redis:
+            self.redis.stop()
+            self.redis = None
         if self.backend:
             self.backend.stop()
             self.backend = None
