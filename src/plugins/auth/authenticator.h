@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "auth/consumers.h"
+#include "plugins/plugin_config.h"
 #include "plugins/registry.h"
 #include "proxy/plugin.h"
 
@@ -40,10 +41,6 @@ class Authenticator : public proxy::Plugin {
   const gatehouse::auth::Consumer* anonymous_ = nullptr;
 };
 
-// The value of the first field named `name`; `count` says how many there are.
-std::string_view find_header(const http::RequestHead& head, std::string_view name,
-                             int* count = nullptr);
-
 // The credentials of `Authorization: <scheme> <credentials>` (scheme compared
 // case-insensitively, RFC 9110 11.1); nullopt when absent or another scheme.
 // Several Authorization fields are ambiguous: `ambiguous` is set.
@@ -64,16 +61,6 @@ bool read_anonymous(const YAML::Node& node, const PluginEnv& env, const Report& 
 
 // Marks the request as authenticated by a consumer (key, basic...).
 void identify_consumer(proxy::Identity& identity, const gatehouse::auth::Consumer* consumer);
-
-// Shared config helpers: a scalar string; a bool; a list of strings.
-std::optional<std::string> read_string(const YAML::Node& node, std::string_view label,
-                                       const Report& report);
-std::optional<bool> read_bool(const YAML::Node& node, std::string_view label, const Report& report);
-std::optional<std::vector<std::string>> read_strings(const YAML::Node& node, std::string_view label,
-                                                     const Report& report);
-// Reports keys of `map` not in `allowed`; false when any.
-bool only_keys(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
-               std::string_view plugin, const Report& report);
 
 std::unique_ptr<proxy::Plugin> create_key_auth(const YAML::Node& config, const PluginEnv& env,
                                                const Report& report);

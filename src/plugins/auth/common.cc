@@ -4,18 +4,6 @@
 
 namespace gatehouse::plugins::auth {
 
-std::string_view find_header(const http::RequestHead& head, std::string_view name, int* count) {
-  std::string_view found;
-  int n = 0;
-  for (std::size_t i = 0; i < head.header_count; ++i) {
-    if (head.headers[i].name.size() == name.size() && http::iequals(head.headers[i].name, name)) {
-      if (n++ == 0) found = head.headers[i].value;
-    }
-  }
-  if (count != nullptr) *count = n;
-  return found;
-}
-
 std::optional<std::string_view> authorization(const http::RequestHead& head,
                                               std::string_view scheme, bool& ambiguous) {
   int count = 0;
@@ -73,54 +61,6 @@ bool read_anonymous(const YAML::Node& node, const PluginEnv& env, const Report& 
 void identify_consumer(proxy::Identity& identity, const gatehouse::auth::Consumer* consumer) {
   identity.consumer = consumer;
   identity.verified = true;
-}
-
-std::optional<std::string> read_string(const YAML::Node& node, std::string_view label,
-                                       const Report& report) {
-  if (node.IsScalar() && !node.Scalar().empty()) return node.Scalar();
-  report(node, std::string(label) + " must be a non-empty string");
-  return std::nullopt;
-}
-
-std::optional<bool> read_bool(const YAML::Node& node, std::string_view label,
-                              const Report& report) {
-  if (node.IsScalar()) {
-    const std::string& s = node.Scalar();
-    if (s == "true") return true;
-    if (s == "false") return false;
-  }
-  report(node, std::string(label) + " must be true or false");
-  return std::nullopt;
-}
-
-std::optional<std::vector<std::string>> read_strings(const YAML::Node& node, std::string_view label,
-                                                     const Report& report) {
-  if (!node.IsSequence()) {
-    report(node, std::string(label) + " must be a list of strings");
-    return std::nullopt;
-  }
-  std::vector<std::string> out;
-  for (const YAML::Node& item : node) {
-    if (!item.IsScalar() || item.Scalar().empty()) {
-      report(item, std::string(label) + " must hold non-empty strings");
-      return std::nullopt;
-    }
-    out.push_back(item.Scalar());
-  }
-  return out;
-}
-
-bool only_keys(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
-               std::string_view plugin, const Report& report) {
-  bool ok = true;
-  for (const auto& kv : map) {
-    std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      report(kv.first, "unknown key '" + key + "' in " + std::string(plugin));
-      ok = false;
-    }
-  }
-  return ok;
 }
 
 }  // namespace gatehouse::plugins::auth

@@ -2,7 +2,7 @@
 // across the instance; beyond, 503 with Retry-After (docs/protection.md).
 #include <atomic>
 
-#include "plugins/auth/authenticator.h"
+#include "plugins/plugin_config.h"
 #include "plugins/ratelimit/ratelimit_plugins.h"
 
 namespace gatehouse::plugins::ratelimit {
@@ -47,7 +47,7 @@ class ConcurrencyLimit : public proxy::Plugin {
 std::unique_ptr<proxy::Plugin> create_concurrency_limit(const YAML::Node& config,
                                                         const PluginEnv& env,
                                                         const Report& report) {
-  if (!config.IsMap() || !plugins::auth::only_keys(config, {"max"}, "concurrency_limit", report)) {
+  if (!config.IsMap() || !plugins::only_keys(config, {"max"}, "concurrency_limit", report)) {
     if (!config.IsMap()) report(config, "'concurrency_limit' needs {max: N}");
     return nullptr;
   }

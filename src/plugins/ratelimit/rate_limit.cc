@@ -9,7 +9,7 @@
 #include "config/duration.h"
 #include "core/clock.h"
 #include "http/http1_parser.h"
-#include "plugins/auth/authenticator.h"
+#include "plugins/plugin_config.h"
 #include "plugins/ratelimit/ratelimit_plugins.h"
 #include "ratelimit/local_store.h"
 #include "ratelimit/redis_client.h"
@@ -19,8 +19,6 @@ namespace gatehouse::plugins::ratelimit {
 namespace {
 
 namespace rl = gatehouse::ratelimit;
-using plugins::auth::only_keys;
-using plugins::auth::read_bool;
 
 std::atomic<uint64_t> g_degraded{0};
 std::atomic<uint64_t> g_untracked{0};
@@ -134,7 +132,7 @@ class RateLimit : public proxy::Plugin {
           out.append("r");
           break;
         case KeyPart::kHeader: {
-          std::string_view v = plugins::auth::find_header(*ctx.head, part.name);
+          std::string_view v = plugins::find_header(*ctx.head, part.name);
           if (v.empty()) {
             out.append("ip:").append(ctx.client_ip);
           } else {
