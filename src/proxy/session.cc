@@ -444,12 +444,7 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
     append_header(ex_->out_head, name, value);
   ex_->out_head.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
   bool head_request = ex_->method == "HEAD";
-  if (keep_alive && rend_ > rbeg_) {
-    // Consume the request head; only bodiless requests are kept alive.
-    std::size_t scanned = 0;
-    std::size_t end = http::find_head_end(rbuf_.data() + rbeg_, rend_ - rbeg_, scanned);
-    if (end != 0 && end != http::kBareLf) rbeg_ += end;
-  }
+  if (keep_alive) consume_request_head();
   co_await write_client(ex_->out_head, body.data(), head_request ? 0 : body.size());
   bytes_out_ = head_request ? 0 : body.size();
   finish_request(status);
@@ -467,14 +462,18 @@ Task<void> Session::respond_empty(int status, bool keep_alive, const ReplyHeader
   for (const auto& [name, value] : ex_->state.response_headers)
     append_header(ex_->out_head, name, value);
   ex_->out_head.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
-  if (keep_alive && rend_ > rbeg_) {
-    std::size_t scanned = 0;
-    std::size_t end = http::find_head_end(rbuf_.data() + rbeg_, rend_ - rbeg_, scanned);
-    if (end != 0 && end != http::kBareLf) rbeg_ += end;
-  }
+  if (keep_alive) consume_request_head();
   co_await write_client(ex_->out_head, nullptr, 0);
   bytes_out_ = 0;
   finish_request(status);
+}
+
+void Session::consume_request_head() {
+  // A locally answered request that stays alive has no body: skip its head.
+  if (rend_ <= rbeg_) return;
+  std::size_t scanned = 0;
+  std::size_t end = http::find_head_end(rbuf_.data() + rbeg_, rend_ - rbeg_, scanned);
+  if (end != 0 && end != http::kBareLf) rbeg_ += end;
 }
 
 Task<bool> Session::write_client(const std::string& head, const char* body, std::size_t body_size) {

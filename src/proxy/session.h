@@ -71,6 +71,7 @@ class Session : public core::ListHook<Session> {
                                  std::size_t& body_bytes, uint64_t& payload, int& status,
                                  std::string_view& detail);
   Task<void> respond_empty(int status, bool keep_alive, const ReplyHeaders& headers);
+  void consume_request_head();
   Task<bool> write_client(const std::string& head, const char* body, std::size_t body_size);
 
   void build_upstream_head(const http::RequestHead& head, std::string_view path);
