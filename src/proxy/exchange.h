@@ -46,6 +46,7 @@ class ExchangePool {
   }
   void give_back(std::unique_ptr<Exchange> e) {
     if (!e) return;
+    e->state.end();  // whatever the request held (a concurrency slot) is released now
     // Drop oversized scratch (one huge header must not pin memory forever).
     if (e->out_head.capacity() > 65536 || free_.size() >= kMaxFree) return;
     e->head.reset();

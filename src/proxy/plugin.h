@@ -79,12 +79,12 @@ struct RequestState {
   // Called when the request ends, whatever happened (concurrency_limit).
   std::vector<std::pair<void (*)(void*), void*>> on_end;
   void reset() {
+    end();  // a request that ended without finishing still releases what it held
     identity.reset();
     hidden_query_param.clear();
     log_detail.clear();
     response_headers.clear();
     client_ip.clear();
-    on_end.clear();
   }
   void end() {
     for (auto& [fn, arg] : on_end) fn(arg);
