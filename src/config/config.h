@@ -139,6 +139,30 @@ struct Plan {
   Mark mark;
 };
 
+// A listener's TLS settings (docs/tls.md). Paths are resolved against the
+// config file's directory at load time.
+enum class ClientAuth { kNone, kOptional, kRequired };
+
+struct TlsCertificate {
+  std::string cert;
+  std::string key;
+  Mark mark;
+};
+
+struct ListenerTls {
+  std::vector<TlsCertificate> certificates;  // at least one; the first serves unknown names
+  int min_version = 12;                      // 12: TLS 1.2, 13: TLS 1.3
+  std::string client_ca;                     // empty: no client certificates asked for
+  ClientAuth client_auth = ClientAuth::kNone;
+  Mark mark;
+};
+
+struct Listener {
+  Address address;
+  std::optional<ListenerTls> tls;  // unset: plain (HTTP/1.1)
+  Mark mark;
+};
+
 struct Admin {
   std::optional<Address> listen;
 };
@@ -148,6 +172,8 @@ enum class AccessLogKind { kStdout, kOff, kFile };
 struct Config {
   std::string file;  // path it was loaded from
   Address listen{"127.0.0.1", 8080, {}};
+  // Every listener: `listen` (when given, or when `listeners` is not) first.
+  std::vector<Listener> listeners;
   unsigned workers = 0;  // 0: number of cores
   AccessLogKind access_log = AccessLogKind::kStdout;
   std::string access_log_path;  // kFile only

@@ -29,6 +29,7 @@
 #include "ratelimit/local_store.h"
 #include "ratelimit/redis_client.h"
 #include "router/router.h"
+#include "tls/server_context.h"
 
 namespace gatehouse::config {
 namespace {
@@ -208,6 +209,10 @@ class Loader {
   void load_access_log(const Field& field);
   void load_limits(const Field& field);
   void load_admin(const Field& field);
+  void load_listeners(const Field& field);
+  std::optional<ListenerTls> load_listener_tls(const Field& field);
+  std::string resolve_path(const std::string& path) const;
+  void check_listeners();
 
   void load_upstreams(const Field& field);
   Upstream load_upstream(const YAML::Node& key, const YAML::Node& value);
@@ -397,11 +402,16 @@ void Loader::load_root(const YAML::Node& root) {
   const Fields f = fields(root,
                           {"listen", "workers", "access_log", "shutdown_timeout", "limits", "admin",
                            "upstreams", "routes", "consumers", "upstream_signing", "redis",
-                           "trusted_proxies", "plans", "global_plugins"},
+                           "trusted_proxies", "plans", "global_plugins", "listeners"},
                           "at top level");
-  if (const Field* listen = find(f, "listen")) {
+  const Field* listen = find(f, "listen");
+  if (listen) {
     if (auto address = read_address(listen->value, listen->label())) config_.listen = *address;
   }
+  if (listen || !find(f, "listeners")) {
+    config_.listeners.push_back(Listener{config_.listen, std::nullopt, config_.listen.mark});
+  }
+  if (const Field* listeners = find(f, "listeners")) load_listeners(*listeners);
   if (const Field* workers = find(f, "workers")) {
     const auto count = read_integer(workers->value, workers->label(), 1, kMaxWorkers);
     if (count) config_.workers = static_cast<unsigned>(*count);
@@ -427,6 +437,7 @@ void Loader::load_root(const YAML::Node& root) {
   }
   if (const Field* signing = find(f, "upstream_signing")) load_upstream_signing(*signing);
   if (const Field* routes = find(f, "routes")) load_routes(*routes);
+  check_listeners();
   check_admin_listen();
   check_route_names();
   check_upstream_names();
@@ -486,6 +497,139 @@ void Loader::load_admin(const Field& field) {
   const Fields f = fields(field.value, {"listen"}, "in admin");
   if (const Field* listen = find(f, "listen")) {
     config_.admin.listen = read_address(listen->value, listen->label());
+  }
+}
+
+std::string Loader::resolve_path(const std::string& path) const {
+  if (path.empty() || path[0] == '/') return path;
+  const std::filesystem::path dir = std::filesystem::path(file_).parent_path();
+  return dir.empty() ? path : (dir / path).string();
+}
+
+void Loader::load_listeners(const Field& field) {
+  if (!expect_list(field)) return;
+  for (const YAML::Node& node : field.value) {
+    if (!node.IsMap()) {
+      report(mark_of(node), "a listener must be a map {listen, tls}");
+      continue;
+    }
+    const Fields f = fields(node, {"listen", "tls"}, "in a listener");
+    const Field* listen = find(f, "listen");
+    if (listen == nullptr) {
+      report(mark_of(node), "a listener needs 'listen'");
+      continue;
+    }
+    Listener l;
+    l.mark = mark_of(node);
+    std::optional<Address> address = read_address(listen->value, listen->label());
+    if (!address) continue;
+    l.address = *address;
+    if (const Field* tls = find(f, "tls")) {
+      l.tls = load_listener_tls(*tls);
+      if (!l.tls) continue;
+    }
+    config_.listeners.push_back(std::move(l));
+  }
+}
+
+std::optional<ListenerTls> Loader::load_listener_tls(const Field& field) {
+  if (!expect_map(field)) return std::nullopt;
+  const Fields f =
+      fields(field.value, {"certificates", "min_version", "client_ca", "client_auth"}, "in 'tls'");
+  ListenerTls tls;
+  tls.mark = field.mark();
+  bool ok = true;
+  const Field* certs = find(f, "certificates");
+  if (certs == nullptr) {
+    report(field.mark(), "'tls' needs 'certificates': a list of {cert, key}");
+    return std::nullopt;
+  }
+  if (!expect_list(*certs)) return std::nullopt;
+  if (certs->value.size() == 0) {
+    report(certs->mark(), "'certificates' needs at least one {cert, key}");
+    return std::nullopt;
+  }
+  for (const YAML::Node& node : certs->value) {
+    if (!node.IsMap()) {
+      report(mark_of(node), "a certificate must be a map {cert, key}");
+      ok = false;
+      continue;
+    }
+    const Fields cf = fields(node, {"cert", "key"}, "in a certificate");
+    const Field* cert = find(cf, "cert");
+    const Field* key = find(cf, "key");
+    if (cert == nullptr || key == nullptr) {
+      report(mark_of(node), "a certificate needs both 'cert' and 'key' (PEM files)");
+      ok = false;
+      continue;
+    }
+    std::optional<std::string> cert_path = read_string(cert->value, cert->label());
+    std::optional<std::string> key_path = read_string(key->value, key->label());
+    if (!cert_path || !key_path) {
+      ok = false;
+      continue;
+    }
+    TlsCertificate c{resolve_path(*cert_path), resolve_path(*key_path), mark_of(node)};
+    const std::string why = tls::check_certificate_pair(c.cert, c.key);
+    if (!why.empty()) {
+      // Point at the file the problem is in.
+      const bool key_problem = why.compare(0, c.key.size(), c.key) == 0;
+      report(key_problem ? key->mark() : cert->mark(), why);
+      ok = false;
+      continue;
+    }
+    tls.certificates.push_back(std::move(c));
+  }
+  if (const Field* v = find(f, "min_version")) {
+    const std::optional<std::string> text = read_string(v->value, v->label());
+    if (text && (*text == "1.2" || *text == "1.3")) {
+      tls.min_version = *text == "1.2" ? 12 : 13;
+    } else if (text) {
+      report(v->mark(),
+             "'min_version' must be \"1.2\" or \"1.3\" (TLS 1.0 and 1.1 are never offered)");
+      ok = false;
+    }
+  }
+  const Field* ca = find(f, "client_ca");
+  if (ca) {
+    if (std::optional<std::string> path = read_string(ca->value, ca->label())) {
+      tls.client_ca = resolve_path(*path);
+      const std::string why = tls::check_ca_file(tls.client_ca);
+      if (!why.empty()) {
+        report(ca->mark(), why);
+        ok = false;
+      }
+      tls.client_auth = ClientAuth::kOptional;
+    }
+  }
+  if (const Field* auth = find(f, "client_auth")) {
+    const std::optional<std::string> text = read_string(auth->value, auth->label());
+    if (text && *text != "optional" && *text != "required") {
+      report(auth->mark(), "'client_auth' must be optional or required");
+      ok = false;
+    } else if (text && ca == nullptr) {
+      report(auth->mark(),
+             "'client_auth' needs 'client_ca': the CA bundle client certificates must chain to");
+      ok = false;
+    } else if (text) {
+      tls.client_auth = *text == "required" ? ClientAuth::kRequired : ClientAuth::kOptional;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return tls;
+}
+
+void Loader::check_listeners() {
+  for (std::size_t i = 0; i < config_.listeners.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      const Address& a = config_.listeners[i].address;
+      const Address& b = config_.listeners[j].address;
+      if (a.port == b.port && listeners_overlap(a, b)) {
+        report(config_.listeners[i].mark, "listener " + a.to_string() + " overlaps listener " +
+                                              b.to_string() + " (line " +
+                                              std::to_string(config_.listeners[j].mark.line) + ")");
+      }
+    }
   }
 }
 
@@ -1119,9 +1263,11 @@ void Loader::load_upstream_signing(const Field& field) {
 
 void Loader::check_admin_listen() {
   const std::optional<Address>& admin = config_.admin.listen;
-  if (admin && listeners_overlap(*admin, config_.listen)) {
-    report(admin->mark, "admin 'listen' " + admin->to_string() + " overlaps 'listen' " +
-                            config_.listen.to_string());
+  if (!admin) return;
+  for (const Listener& l : config_.listeners) {
+    if (!listeners_overlap(*admin, l.address)) continue;
+    report(admin->mark,
+           "admin 'listen' " + admin->to_string() + " overlaps 'listen' " + l.address.to_string());
   }
 }
 

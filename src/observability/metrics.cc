@@ -82,6 +82,13 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
   out.append("gatehouse_open_connections ")
       .append(std::to_string(static_cast<int64_t>(open)))
       .push_back('\n');
+  uint64_t tls_failures = 0;
+  for (const WorkerMetrics* w : workers) tls_failures += w->tls_handshake_failures_.get();
+  out.append(
+      "# HELP gatehouse_tls_handshake_failures_total TLS handshakes that failed or timed out.\n"
+      "# TYPE gatehouse_tls_handshake_failures_total "
+      "counter\ngatehouse_tls_handshake_failures_total ");
+  out.append(std::to_string(tls_failures)).push_back('\n');
   out.append(
       "# HELP gatehouse_rejected_requests_total Requests refused by the gateway itself, by "
       "status.\n");

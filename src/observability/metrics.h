@@ -55,6 +55,7 @@ class WorkerMetrics {
     if (status >= 400 && status < 600) rejected_[status - 400].add();
   }
   Counter& open_connections() { return open_connections_; }
+  void count_tls_handshake_failure() { tls_handshake_failures_.add(); }
 
  private:
   friend std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
@@ -66,6 +67,7 @@ class WorkerMetrics {
   Counter latency_buckets_[kLatencyBuckets + 1];
   Counter latency_sum_us_;
   Counter open_connections_;
+  Counter tls_handshake_failures_;
   Counter rejected_[200];
 };
 

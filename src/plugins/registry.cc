@@ -16,6 +16,7 @@ constexpr PluginKind kKinds[] = {
     {"basic_auth", &auth::create_basic_auth, true},
     {"jwt", &auth::create_jwt, true},
     {"oauth2_introspection", &auth::create_introspection, true},
+    {"mtls_auth", &auth::create_mtls_auth, true},
     {"acl", &auth::create_acl},
     {"ip_restriction", &protection::create_ip_restriction},
     {"cors", &protection::create_cors},

@@ -25,6 +25,7 @@ class Gateway {
       : snapshot_(std::move(snapshot)),
         log_(log),
         signals_(io_, SIGTERM, SIGINT),
+        hangup_(io_, SIGHUP),
         drain_timer_(io_) {
     unsigned n = snapshot_->workers;
     uint64_t prefix = core::RequestIdGenerator::random_prefix();
@@ -46,10 +47,15 @@ class Gateway {
     signals_.async_wait([this](const boost::system::error_code& ec, int) {
       if (!ec) begin_shutdown();
     });
+    await_hangup();
     for (auto& w : workers_) threads_.emplace_back([&w] { w->run(); });
     snapshot_->jwks->start();
-    std::cerr << "gatehouse: listening on " << cfg.listen.to_string() << " with " << workers_.size()
-              << " workers" << std::endl;
+    std::cerr << "gatehouse: listening on ";
+    for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+      std::cerr << (i ? ", " : "") << cfg.listeners[i].address.to_string()
+                << (cfg.listeners[i].tls ? " (tls)" : "");
+    }
+    std::cerr << " with " << workers_.size() << " workers" << std::endl;
     io_.run();
     for (auto& t : threads_) t.join();
     snapshot_->jwks->stop();
@@ -73,6 +79,34 @@ class Gateway {
         "gatehouse_connections_refused_total " +
         std::to_string(refused) + "\n");
     return out;
+  }
+
+  // SIGHUP re-reads every TLS listener's certificate files. A listener whose
+  // new files do not load keeps serving with the ones it has.
+  void await_hangup() {
+    hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      reload_certificates();
+      await_hangup();
+    });
+  }
+
+  void reload_certificates() {
+    const auto& listeners = snapshot_->config.listeners;
+    for (std::size_t i = 0; i < listeners.size(); ++i) {
+      if (!listeners[i].tls) continue;
+      std::string error;
+      auto context = tls::ServerContext::create(server_settings(*listeners[i].tls), error);
+      if (!context) {
+        std::cerr << "gatehouse: listener " << listeners[i].address.to_string()
+                  << ": certificates not reloaded, keeping the current ones: " << error
+                  << std::endl;
+        continue;
+      }
+      snapshot_->listener_tls->set(i, std::move(context));
+      std::cerr << "gatehouse: listener " << listeners[i].address.to_string()
+                << ": certificates reloaded" << std::endl;
+    }
   }
 
   void begin_shutdown() {
@@ -106,6 +140,7 @@ class Gateway {
     if (admin_) admin_->stop();
     boost::system::error_code ec;
     signals_.cancel(ec);
+    hangup_.cancel(ec);
     drain_timer_.cancel();
     // Admin keep-alive connections must not hold the process open.
     io_.stop();
@@ -115,6 +150,7 @@ class Gateway {
   observability::AccessLogWriter& log_;
   asio::io_context io_{1};
   asio::signal_set signals_;
+  asio::signal_set hangup_;
   asio::steady_timer drain_timer_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::vector<std::unique_ptr<Worker>> workers_;

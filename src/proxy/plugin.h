@@ -8,6 +8,8 @@
 // never in YAML order; response-side phases run in reverse.
 #pragma once
 
+#include <openssl/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
@@ -102,6 +104,10 @@ struct RequestContext {
   unsigned worker = 0;            // index of the worker running it: per-worker plugin caches
   int64_t unix_s = 0;             // wall clock, seconds (coarse)
   ratelimit::RedisClient* redis = nullptr;  // the worker's Redis connection (when configured)
+  // TLS listeners: the client's certificate (null: none presented) and
+  // whether it verified against the listener's client_ca.
+  X509* peer_certificate = nullptr;
+  bool peer_verified = false;
 };
 
 // A locally generated answer: status plus the short details string that goes

@@ -78,13 +78,52 @@ class RequestHeaders : public router::HeaderLookup {
   const http::RequestHead& h_;
 };
 
+// An HTTP/1.1 GET asking to switch to WebSocket (RFC 6455 4.1): Upgrade
+// names websocket and Connection carries the upgrade token. Other upgrades
+// (h2c, TLS) are not offered: their Upgrade is dropped as hop-by-hop.
+bool is_websocket_upgrade(const http::RequestHead& head) {
+  if (head.minor_version != 1 || head.method != "GET" || head.facts.body != BodyKind::kNone) {
+    return false;
+  }
+  bool websocket = false;
+  bool connection_upgrade = false;
+  auto has_token = [](std::string_view list, std::string_view token) {
+    std::size_t pos = 0;
+    while (pos <= list.size()) {
+      std::size_t comma = list.find(',', pos);
+      std::string_view item = list.substr(pos, comma == list.npos ? list.npos : comma - pos);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (http::iequals(item, token)) return true;
+      if (comma == list.npos) break;
+      pos = comma + 1;
+    }
+    return false;
+  };
+  for (std::size_t i = 0; i < head.header_count; ++i) {
+    const http::Header& h = head.headers[i];
+    if (http::iequals(h.name, "upgrade")) websocket = websocket || has_token(h.value, "websocket");
+    if (http::iequals(h.name, "connection")) {
+      connection_upgrade = connection_upgrade || has_token(h.value, "upgrade");
+    }
+  }
+  return websocket && connection_upgrade;
+}
+
 }  // namespace
 
-Session::Session(Worker& worker, Socket socket) : worker_(worker), client_(std::move(socket)) {
+Session::Session(Worker& worker, Socket socket, std::shared_ptr<const tls::ServerContext> tls)
+    : worker_(worker), client_(std::move(socket)), tls_context_(std::move(tls)) {
   error_code ec;
-  client_.set_option(tcp::no_delay(true), ec);
-  client_.non_blocking(true, ec);
-  auto remote = client_.remote_endpoint(ec);
+  Socket& sock = client_.socket();
+  sock.set_option(tcp::no_delay(true), ec);
+  sock.non_blocking(true, ec);
+  if (tls_context_) {
+    SSL* ssl = tls_context_->new_connection(sock.native_handle());
+    if (ssl == nullptr) sock.close(ec);  // out of memory: run() ends at once
+    client_.attach(ssl);
+  }
+  auto remote = sock.remote_endpoint(ec);
   if (!ec) {
     auto addr = remote.address();
     if (addr.is_v6() && addr.to_v6().is_v4_mapped())
@@ -125,7 +164,7 @@ void Session::check_deadline(int64_t now_ms) {
   if (idle_read_ && now_ms - idle_since_ms_ >= kParkAfterMs && !park_requested_) {
     park_requested_ = true;
     error_code ec;
-    client_.cancel(ec);
+    client_.socket().cancel(ec);
   }
   if (deadline_ms_ != 0 && now_ms >= deadline_ms_) {
     deadline_ms_ = 0;
@@ -139,14 +178,14 @@ void Session::close_if_idle() {
   if (between_requests_) {
     closing_ = true;
     error_code ec;
-    client_.cancel(ec);
+    client_.socket().cancel(ec);
   }
 }
 
 void Session::abort() {
   closing_ = true;
   error_code ec;
-  client_.close(ec);
+  client_.socket().close(ec);
   if (upstream_conn_) upstream_conn_->socket.close(ec);
 }
 
@@ -160,8 +199,7 @@ Task<bool> Session::wait_for_bytes() {
     rbeg_ = 0;
   }
   error_code ec;
-  std::size_t n = co_await client_.async_read_some(
-      asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), await_ec(ec));
+  std::size_t n = co_await client_.read_some(asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), ec);
   if (ec || n == 0) co_return false;
   rend_ += n;
   co_return true;
@@ -178,41 +216,94 @@ Task<bool> Session::wait_for_bytes() {
 // bench/NOTES.md.)
 void Session::await_request(std::unique_ptr<Session> self) {
   Session* s = self.get();
+  if (s->client_.tls()) {
+    await_request_tls(std::move(self));
+    return;
+  }
   if (!s->rbuf_) s->rbuf_ = s->worker_.small_buffers().take();
   s->rbeg_ = s->rend_ = 0;
   s->between_requests_ = true;
   s->idle_read_ = true;
   s->idle_since_ms_ = core::coarse_ms();
   s->park_requested_ = false;
-  s->client_.async_read_some(asio::buffer(s->rbuf_.data(), s->rcap_),
-                             [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
-                               Session* s = self.get();
-                               s->idle_read_ = false;
-                               if (ec == asio::error::operation_aborted && s->park_requested_ &&
-                                   !s->timed_out_ && !s->closing_) {
-                                 s->rbuf_.release();
-                                 s->worker_.note_parked();
-                                 park(std::move(self));
-                                 return;
-                               }
-                               if (ec || n == 0 || s->closing_)
-                                 return;  // destroying self closes the socket
-                               s->rend_ = n;
-                               s->start_ns_ = core::monotonic_ns();
-                               s->worker_.spawn_session(std::move(self));
-                             });
+  s->client_.socket().async_read_some(
+      asio::buffer(s->rbuf_.data(), s->rcap_),
+      [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
+        Session* s = self.get();
+        s->idle_read_ = false;
+        if (ec == asio::error::operation_aborted && s->park_requested_ && !s->timed_out_ &&
+            !s->closing_) {
+          s->rbuf_.release();
+          s->worker_.note_parked();
+          park(std::move(self));
+          return;
+        }
+        if (ec || n == 0 || s->closing_) return;  // destroying self closes the socket
+        s->rend_ = n;
+        s->start_ns_ = core::monotonic_ns();
+        s->worker_.spawn_session(std::move(self));
+      });
 }
 
 void Session::park(std::unique_ptr<Session> self) {
   Session* s = self.get();
-  s->client_.async_receive(asio::buffer(&s->peek_byte_, 1), Socket::message_peek,
-                           [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
-                             Session* s = self.get();
-                             if (ec || n == 0 || s->closing_ || s->worker_.draining()) {
-                               return;  // destroying self closes the socket
-                             }
-                             await_request(std::move(self));
-                           });
+  s->client_.socket().async_receive(
+      asio::buffer(&s->peek_byte_, 1), Socket::message_peek,
+      [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
+        Session* s = self.get();
+        if (ec || n == 0 || s->closing_ || s->worker_.draining()) {
+          return;  // destroying self closes the socket
+        }
+        await_request(std::move(self));
+      });
+}
+
+// With TLS a session waits for readability without a buffer (OpenSSL frees
+// its own while idle: SSL_MODE_RELEASE_BUFFERS), then reads what decrypts.
+// Readable is not the same as a request byte: a partial record or a TLS
+// message of its own (a ticket, a key update) decrypts to nothing, and the
+// session waits again.
+void Session::await_request_tls(std::unique_ptr<Session> self) {
+  Session* s = self.get();
+  s->rbeg_ = s->rend_ = 0;
+  s->between_requests_ = true;
+  auto on_readable = [self = std::move(self)](const error_code& ec) mutable {
+    Session* s = self.get();
+    if (ec || s->closing_ || s->worker_.draining()) return;  // destroying self closes
+    if (!s->rbuf_) s->rbuf_ = s->worker_.small_buffers().take();
+    error_code rec;
+    std::size_t n = s->client_.read_now(s->rbuf_.data(), s->rcap_, rec);
+    if (rec) return;
+    if (n == 0) {
+      s->rbuf_.release();
+      await_request_tls(std::move(self));
+      return;
+    }
+    s->rend_ = n;
+    s->start_ns_ = core::monotonic_ns();
+    s->worker_.spawn_session(std::move(self));
+  };
+  if (s->client_.pending()) {
+    asio::post(s->worker_.io(), [f = std::move(on_readable)]() mutable { f(error_code()); });
+    return;
+  }
+  s->client_.socket().async_wait(Socket::wait_read, std::move(on_readable));
+}
+
+Task<bool> Session::handshake() {
+  set_deadline(&client_.socket(), worker_.snapshot().config.limits.header_timeout.count());
+  error_code ec;
+  bool ok = co_await client_.handshake(ec);
+  clear_deadline();
+  tls_context_.reset();
+  if (!ok) {
+    worker_.metrics_mut().count_tls_handshake_failure();
+    co_return false;
+  }
+  SSL* ssl = client_.ssl();
+  peer_verified_ =
+      SSL_get0_peer_certificate(ssl) != nullptr && SSL_get_verify_result(ssl) == X509_V_OK;
+  co_return true;
 }
 
 Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
@@ -221,8 +312,9 @@ Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
   bool line_checked = false;
   const auto& limits = worker_.snapshot().config.limits;
   between_requests_ = rbeg_ == rend_;
-  set_deadline(&client_, between_requests_ && !first_request_ ? limits.idle_timeout.count()
-                                                              : limits.header_timeout.count());
+  set_deadline(&client_.socket(), between_requests_ && !first_request_
+                                      ? limits.idle_timeout.count()
+                                      : limits.header_timeout.count());
   while (true) {
     // RFC 9112 2.2: ignore empty lines before a request-line (bounded).
     while (rend_ - rbeg_ >= 2 && rbuf_.data()[rbeg_] == '\r' && rbuf_.data()[rbeg_ + 1] == '\n' &&
@@ -237,7 +329,7 @@ Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
       if (between_requests_) {
         between_requests_ = false;
         start_ns_ = core::monotonic_ns();
-        set_deadline(&client_, limits.header_timeout.count());
+        set_deadline(&client_.socket(), limits.header_timeout.count());
       }
       const char* data = rbuf_.data() + rbeg_;
       std::size_t size = rend_ - rbeg_;
@@ -281,6 +373,12 @@ Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
 
 Task<void> Session::run() {
   awaiting_request_ = false;
+  if (client_.tls() && tls_context_) {
+    if (!co_await handshake()) {
+      client_.socket().close();
+      co_return;
+    }
+  }
   while (!closing_) {
     http::ParseError err;
     HeadResult r = co_await read_head(err);
@@ -302,9 +400,13 @@ Task<void> Session::run() {
   worker_.exchanges().give_back(std::move(ex_));
   clear_deadline();
   between_requests_ = true;
-  error_code ec;
-  client_.shutdown(Socket::shutdown_send, ec);
-  client_.close(ec);
+  if (client_.tls()) {
+    client_.close();
+  } else {
+    error_code ec;
+    client_.socket().shutdown(Socket::shutdown_send, ec);
+    client_.socket().close(ec);
+  }
 }
 
 // Keeps a valid incoming X-Request-Id (the parser checked it), else makes one.
@@ -327,6 +429,7 @@ void Session::begin_request() {
   ex_->method.clear();
   ex_->raw_path.clear();
   ex_->state.reset();
+  upgrade_ = false;
 }
 
 Task<Session::Outcome> Session::serve(http::RequestHead& head) {
@@ -384,6 +487,7 @@ Task<Session::Outcome> Session::serve(http::RequestHead& head) {
     }
   }
   if (route.direct) co_return co_await respond_direct(head, route_);
+  upgrade_ = is_websocket_upgrade(head);
   co_return co_await proxy(head, route_);
 }
 
@@ -479,10 +583,10 @@ void Session::consume_request_head() {
 Task<bool> Session::write_client(const std::string& head, const char* body, std::size_t body_size) {
   std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body, body_size)};
   error_code ec;
-  if (try_write_all(client_, bufs, ec)) co_return true;
+  if (client_.try_write(bufs, ec)) co_return true;
   if (ec) co_return false;
-  set_deadline(&client_, worker_.snapshot().config.limits.idle_timeout.count());
-  co_await asio::async_write(client_, bufs, await_ec(ec));
+  set_deadline(&client_.socket(), worker_.snapshot().config.limits.idle_timeout.count());
+  co_await client_.write(bufs, ec);
   clear_deadline();
   co_return !ec;
 }
@@ -602,8 +706,9 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
   out.append("X-Forwarded-For: ");
   if (!xff.empty()) out.append(xff).append(", ");
   out.append(client_ip_).append("\r\n");
-  out.append("X-Forwarded-Proto: http\r\n");
+  out.append(client_.tls() ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
   if (!head.host.empty()) append_header(out, "X-Forwarded-Host", head.host);
+  if (upgrade_) out.append("Connection: Upgrade\r\nUpgrade: websocket\r\n");
   if (head.facts.body == BodyKind::kLength) {
     out.append("Content-Length: ");
     append_uint(out, head.facts.content_length);
@@ -675,10 +780,10 @@ Task<bool> Session::buffer_chunked_body(http::ChunkedDecoder& decoder, std::size
       co_return false;
     }
     if (res == http::ChunkedDecoder::Result::kDone || rend_ == rcap_) co_return true;
-    set_deadline(&client_, limits.header_timeout.count());
+    set_deadline(&client_.socket(), limits.header_timeout.count());
     error_code ec;
-    std::size_t n = co_await client_.async_read_some(
-        asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), await_ec(ec));
+    std::size_t n =
+        co_await client_.read_some(asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), ec);
     clear_deadline();
     if (ec || n == 0) {
       status = timed_out_ ? 408 : 400;
@@ -700,6 +805,10 @@ RequestContext Session::plugin_context(const http::RequestHead* head) const {
   ctx.worker = worker_.id();
   ctx.unix_s = worker_.clock().unix_seconds();
   ctx.redis = worker_.redis();
+  if (client_.tls()) {
+    ctx.peer_certificate = SSL_get0_peer_certificate(client_.ssl());
+    ctx.peer_verified = peer_verified_;
+  }
   return ctx;
 }
 

@@ -15,14 +15,17 @@
 #include "http/http1_parser.h"
 #include "proxy/exchange.h"
 #include "proxy/plugin.h"
+#include "proxy/stream.h"
 #include "proxy/worker.h"
 #include "router/router.h"
+#include "tls/server_context.h"
 
 namespace gatehouse::proxy {
 
 class Session : public core::ListHook<Session> {
  public:
-  Session(Worker& worker, Socket socket);
+  // `tls`: the listener's TLS context, or null for a plain listener.
+  Session(Worker& worker, Socket socket, std::shared_ptr<const tls::ServerContext> tls = nullptr);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -61,8 +64,26 @@ class Session : public core::ListHook<Session> {
                                   http::ChunkedDecoder& decoder, bool& upstream_clean);
   void reset_upstream();
   static void park(std::unique_ptr<Session> self);
+  static void await_request_tls(std::unique_ptr<Session> self);
+  Task<bool> handshake();
   Task<Outcome> serve(http::RequestHead& head);
   Task<Outcome> proxy(http::RequestHead& head, int route);
+  // WebSocket (docs/tls.md): the 101, then bytes both ways.
+  struct TunnelState {
+    explicit TunnelState(boost::asio::io_context& io) : wake(io) {
+      wake.expires_at(boost::asio::steady_timer::time_point::max());
+    }
+    boost::asio::steady_timer wake;
+    int running = 0;
+    bool stop = false;
+  };
+  Task<Outcome> switch_protocols(const http::ResponseHead& resp, std::size_t ulen, int target,
+                                 const HeaderEdits* edits);
+  Task<void> tunnel();
+  Task<void> pump_to_upstream(TunnelState& t);
+  Task<void> pump_to_client(TunnelState& t);
+  void end_tunnel(TunnelState& t);
+  void touch_tunnel();
   Task<Outcome> respond_direct(const http::RequestHead& head, int route);
   using ReplyHeaders = std::vector<std::pair<std::string, std::string>>;
   Task<void> respond_problem(int status, std::string_view detail, bool keep_alive,
@@ -87,8 +108,11 @@ class Session : public core::ListHook<Session> {
   void append_log_line(int status, int64_t end_ns);
 
   Worker& worker_;
-  Socket client_;
-  std::string client_ip_;  // the peer's address, as text
+  Stream client_;
+  // Held only until the handshake is over (its SNI callback uses it).
+  std::shared_ptr<const tls::ServerContext> tls_context_;
+  bool peer_verified_ = false;  // TLS: the client presented a certificate that verified
+  std::string client_ip_;       // the peer's address, as text
   core::IpAddr peer_;
   uint64_t ip_key_ = 0;
 
@@ -117,6 +141,7 @@ class Session : public core::ListHook<Session> {
   bool first_request_ = true;
   bool client_http10_ = false;  // HTTP/1.0 client: no interim responses
   bool dechunk_ = false;        // HTTP/1.0 client, chunked upstream response
+  bool upgrade_ = false;        // a WebSocket upgrade request
 
   // The request in flight (null between requests).
   std::unique_ptr<Exchange> ex_;

@@ -2,6 +2,8 @@
 // upstream connection, send the request, stream both bodies, give the
 // connection back. Retries: one other target after a refused connect, and
 // one fresh connection when a pooled one turns out to be stale.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -112,6 +114,7 @@ Task<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ul
     }
     if (resp.status >= 200) co_return true;
     if (resp.status == 101) {
+      if (upgrade_) co_return true;  // the WebSocket handshake: proxy() tunnels
       status = 502;
       detail = "upstream switched protocols without an upgrade request";
       co_return false;
@@ -123,7 +126,7 @@ Task<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ul
       build_client_head(interim, resp, BodyKind::kNone,
                         std::string_view(ex_->request_id, ex_->request_id_len), true);
       error_code wec;
-      co_await asio::async_write(client_, asio::buffer(interim), await_ec(wec));
+      co_await client_.write(asio::buffer(interim), wec);
       if (wec) {
         status = 502;
         detail = "client went away";
@@ -148,9 +151,8 @@ Task<bool> Session::stream_request_body(const http::RequestHead& head,
     std::size_t want = rcap_ - rend_;
     if (!chunked && want > remaining) want = static_cast<std::size_t>(remaining);
     error_code ec;
-    set_deadline(&client_, limits.idle_timeout.count());
-    std::size_t n =
-        co_await client_.async_read_some(asio::buffer(rbuf_.data() + rend_, want), await_ec(ec));
+    set_deadline(&client_.socket(), limits.idle_timeout.count());
+    std::size_t n = co_await client_.read_some(asio::buffer(rbuf_.data() + rend_, want), ec);
     clear_deadline();
     if (ec || n == 0) {
       status = timed_out_ ? 408 : 400;
@@ -235,9 +237,9 @@ Task<bool> Session::stream_response_body(BodyKind kind, uint64_t remaining,
       if (kind == BodyKind::kLength) remaining -= n;
     }
     std::array<asio::const_buffer, 1> out{asio::buffer(ubuf_.data(), send)};
-    if (!try_write_all(client_, out, ec) && !ec) {
-      set_deadline(&client_, limits.idle_timeout.count());
-      co_await asio::async_write(client_, out, await_ec(ec));
+    if (!client_.try_write(out, ec) && !ec) {
+      set_deadline(&client_.socket(), limits.idle_timeout.count());
+      co_await client_.write(out, ec);
       clear_deadline();
     }
     if (ec) {
@@ -274,7 +276,7 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     body_complete = body_bytes == head.facts.content_length;
   } else if (head.facts.body == BodyKind::kChunked) {
     if (expect && rend_ == body_off) {
-      co_await asio::async_write(client_, asio::buffer(kContinue), await_ec(ec));
+      co_await client_.write(asio::buffer(kContinue), ec);
       expect = false;
     }
     int status = 0;
@@ -286,7 +288,7 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     body_complete = decoder.done();
   }
   if (expect && !body_complete) {
-    co_await asio::async_write(client_, asio::buffer(kContinue), await_ec(ec));
+    co_await client_.write(asio::buffer(kContinue), ec);
   }
   build_upstream_head(head, request_path_for_upstream(head, route));
   // From here on the request head's views are not needed: ex_->out_head holds
@@ -454,15 +456,16 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     for (const auto& h : ex_->state.response_headers) ex_->edits.set.push_back(h);
     edits = &ex_->edits;
   }
+  if (resp.status == 101) co_return co_await switch_protocols(resp, ulen, target, edits);
   build_client_head(ex_->out_head, resp, dechunk_ ? BodyKind::kUntilClose : kind,
                     std::string_view(ex_->request_id, ex_->request_id_len), client_keep, edits);
   int status = resp.status;
   std::array<asio::const_buffer, 2> out{asio::buffer(ex_->out_head),
                                         asio::buffer(ubuf_.data() + head_end, first)};
-  bool ok = try_write_all(client_, out, ec);
+  bool ok = client_.try_write(out, ec);
   if (!ok && !ec) {
-    set_deadline(&client_, snap.config.limits.idle_timeout.count());
-    co_await asio::async_write(client_, out, await_ec(ec));
+    set_deadline(&client_.socket(), snap.config.limits.idle_timeout.count());
+    co_await client_.write(out, ec);
     clear_deadline();
     ok = !ec;
   }
@@ -476,6 +479,104 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   }
   finish_request(status);
   co_return ok&& client_keep ? Outcome::kKeepAlive : Outcome::kClose;
+}
+
+// The upstream accepted a WebSocket upgrade: pass its 101 on (with the
+// Connection/Upgrade pair the handshake needs), then tunnel bytes both ways
+// until either side closes or nothing moves for idle_timeout. The access log
+// line is written when the tunnel ends: status 101, its duration and bytes.
+Task<Session::Outcome> Session::switch_protocols(const http::ResponseHead& resp, std::size_t ulen,
+                                                 int target, const HeaderEdits* edits) {
+  std::string_view upgrade = "websocket";
+  for (std::size_t i = 0; i < resp.header_count; ++i) {
+    if (http::iequals(resp.headers[i].name, "upgrade")) upgrade = resp.headers[i].value;
+  }
+  std::string& out = ex_->out_head;
+  build_client_head(out, resp, BodyKind::kNone,
+                    std::string_view(ex_->request_id, ex_->request_id_len), true, edits);
+  out.resize(out.size() - 2);
+  out.append("Connection: Upgrade\r\nUpgrade: ").append(upgrade).append("\r\n\r\n");
+  std::size_t early = ulen - resp.head_size;  // frames the upstream sent right after its 101
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(out),
+                                         asio::buffer(ubuf_.data() + resp.head_size, early)};
+  error_code ec;
+  if (!client_.try_write(bufs, ec) && !ec) {
+    set_deadline(&client_.socket(), worker_.snapshot().config.limits.idle_timeout.count());
+    co_await client_.write(bufs, ec);
+    clear_deadline();
+  }
+  bytes_out_ = early;
+  if (!ec) co_await tunnel();
+  worker_.upstream(upstream_).balancer->on_request_end(target);
+  reset_upstream();
+  ubuf_.release();
+  finish_request(101);
+  co_return Outcome::kClose;
+}
+
+Task<void> Session::tunnel() {
+  TunnelState t(worker_.io());
+  // Client bytes that came after the request head go first.
+  if (rend_ > rbeg_) {
+    error_code ec;
+    co_await asio::async_write(upstream_conn_->socket,
+                               asio::buffer(rbuf_.data() + rbeg_, rend_ - rbeg_), await_ec(ec));
+    if (ec) co_return;
+    bytes_in_ += rend_ - rbeg_;
+  }
+  rbeg_ = rend_ = 0;
+  if (!ubuf_) ubuf_ = worker_.small_buffers().take();
+  touch_tunnel();
+  t.running = 2;
+  asio::co_spawn(worker_.io(), pump_to_client(t), asio::detached);
+  co_await pump_to_upstream(t);
+  while (t.running > 0) {
+    error_code ec;
+    co_await t.wake.async_wait(await_ec(ec));
+  }
+  clear_deadline();
+}
+
+void Session::touch_tunnel() {
+  set_deadline(&client_.socket(), worker_.snapshot().config.limits.idle_timeout.count());
+}
+
+// Either direction ending ends both: WebSocket closes inside the stream
+// (close frames pass through) before either side closes its connection.
+void Session::end_tunnel(TunnelState& t) {
+  t.stop = true;
+  error_code ec;
+  client_.socket().cancel(ec);
+  if (upstream_conn_) upstream_conn_->socket.cancel(ec);
+  if (--t.running == 0) t.wake.cancel();
+}
+
+Task<void> Session::pump_to_upstream(TunnelState& t) {
+  while (!t.stop && !closing_) {
+    error_code ec;
+    std::size_t n = co_await client_.read_some(asio::buffer(rbuf_.data(), rcap_), ec);
+    if (ec || n == 0 || t.stop) break;
+    touch_tunnel();
+    co_await asio::async_write(upstream_conn_->socket, asio::buffer(rbuf_.data(), n), await_ec(ec));
+    if (ec) break;
+    bytes_in_ += n;
+  }
+  end_tunnel(t);
+}
+
+Task<void> Session::pump_to_client(TunnelState& t) {
+  std::size_t cap = worker_.small_buffers().buffer_size();
+  while (!t.stop && !closing_) {
+    error_code ec;
+    std::size_t n = co_await upstream_conn_->socket.async_read_some(asio::buffer(ubuf_.data(), cap),
+                                                                    await_ec(ec));
+    if (ec || n == 0 || t.stop) break;
+    touch_tunnel();
+    co_await client_.write(asio::buffer(ubuf_.data(), n), ec);
+    if (ec) break;
+    bytes_out_ += n;
+  }
+  end_tunnel(t);
 }
 
 }  // namespace gatehouse::proxy

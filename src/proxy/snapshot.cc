@@ -102,7 +102,7 @@ std::vector<std::unique_ptr<Plugin>> compile_plugins(const config::Route& route,
 std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg,
                                                  std::shared_ptr<auth::JwksRegistry> jwks) {
   auto snap = std::make_shared<Snapshot>(
-      Snapshot{cfg, router::Router(cfg.routes), {}, {}, {}, {}, 1, {}, {}, {}, {}, {}, {}, {}});
+      Snapshot{cfg, router::Router(cfg.routes), {}, {}, {}, {}, 1, {}, {}, {}, {}, {}, {}, {}, {}});
   snap->workers =
       cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   snap->consumers = std::make_shared<auth::ConsumerTable>(cfg.consumers);
@@ -113,6 +113,19 @@ std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg,
     if (auto cidr = core::parse_cidr(block, error)) snap->trusted_proxies.push_back(*cidr);
   }
   snap->plugin_state = std::make_shared<plugins::SharedState>();
+  std::vector<ListenerTls::ContextPtr> tls_contexts;
+  for (const config::Listener& l : cfg.listeners) {
+    if (!l.tls) {
+      tls_contexts.push_back(nullptr);
+      continue;
+    }
+    std::string error;
+    tls_contexts.push_back(tls::ServerContext::create(server_settings(*l.tls), error));
+    if (!tls_contexts.back()) {
+      throw std::runtime_error(config::ConfigError{cfg.file, l.tls->mark, error}.to_string());
+    }
+  }
+  snap->listener_tls = std::make_shared<ListenerTls>(std::move(tls_contexts));
   if (cfg.redis) {
     std::string error;
     snap->redis = ratelimit::parse_redis_url(cfg.redis->url, error);

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "core/ip.h"
 #include "plugins/registry.h"
+#include "proxy/listener_tls.h"
 #include "proxy/plugin.h"
 #include "ratelimit/local_store.h"
 #include "ratelimit/redis_client.h"
@@ -75,6 +76,8 @@ struct Snapshot {
   std::shared_ptr<ratelimit::CountTable> connections_per_ip;
   std::shared_ptr<plugins::SharedState> plugin_state;
   std::optional<ratelimit::RedisConfig> redis;  // each worker opens its own connection
+  // One entry per config.listeners (null: plain), replaced on SIGHUP.
+  std::shared_ptr<ListenerTls> listener_tls;
 };
 
 // Resolves target addresses and compiles routes. Throws std::runtime_error

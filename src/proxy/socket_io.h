@@ -7,7 +7,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/redirect_error.hpp>
 
-#include "proxy/worker.h"
+#include "proxy/task.h"
 
 namespace gatehouse::proxy {
 

@@ -43,7 +43,6 @@ Worker::Worker(unsigned id, std::shared_ptr<const Snapshot> snapshot,
       log_(log),
       metrics_(std::make_unique<observability::WorkerMetrics>(snapshot_->routes.size(),
                                                               snapshot_->upstreams.size())),
-      acceptor_(io_),
       tick_timer_(io_),
       request_ids_(id_prefix, id),
       small_buffers_(std::max<std::size_t>(
@@ -71,18 +70,30 @@ Worker::Worker(unsigned id, std::shared_ptr<const Snapshot> snapshot,
 Worker::~Worker() = default;
 
 void Worker::listen() {
-  const config::Address& a = snapshot_->config.listen;
-  tcp::endpoint ep(asio::ip::make_address(a.host), a.port);
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
-  int one = 1;
-  setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  acceptor_.bind(ep);
-  acceptor_.listen(4096);
+  tls_generation_ = snapshot_->listener_tls->generation();
+  for (std::size_t i = 0; i < snapshot_->config.listeners.size(); ++i) {
+    const config::Address& a = snapshot_->config.listeners[i].address;
+    auto l = std::make_unique<WorkerListener>(io_);
+    l->index = i;
+    l->tls = snapshot_->listener_tls->get(i);
+    tcp::endpoint ep(asio::ip::make_address(a.host), a.port);
+    l->acceptor.open(ep.protocol());
+    l->acceptor.set_option(asio::socket_base::reuse_address(true));
+    int one = 1;
+    setsockopt(l->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    l->acceptor.bind(ep);
+    l->acceptor.listen(4096);
+    listeners_.push_back(std::move(l));
+  }
+}
+
+void Worker::close_acceptors() {
+  boost::system::error_code ec;
+  for (auto& l : listeners_) l->acceptor.close(ec);
 }
 
 void Worker::run() {
-  start_accepting();
+  for (auto& l : listeners_) start_accepting(*l);
   schedule_tick();
   io_.run();
   log_.submit(log_buffer_);
@@ -97,14 +108,14 @@ static uint64_t address_key(const asio::ip::address& address) {
   return hash_key(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
-void Worker::start_accepting() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, Socket socket) {
-    on_accept(ec, std::move(socket));
+void Worker::start_accepting(WorkerListener& l) {
+  l.acceptor.async_accept([this, &l](const boost::system::error_code& ec, Socket socket) {
+    on_accept(l, ec, std::move(socket));
   });
 }
 
-void Worker::on_accept(const boost::system::error_code& ec, Socket socket) {
-  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+void Worker::on_accept(WorkerListener& l, const boost::system::error_code& ec, Socket socket) {
+  if (ec == asio::error::operation_aborted || !l.acceptor.is_open()) return;
   if (!ec && !draining_) {
     uint64_t ip_key = 0;
     if (snapshot_->connections_per_ip) {
@@ -118,15 +129,15 @@ void Worker::on_accept(const boost::system::error_code& ec, Socket socket) {
         boost::system::error_code ignored;
         socket.close(ignored);
         ip_key = 0;
-        start_accepting();
+        start_accepting(l);
         return;
       }
     }
-    auto session = std::make_unique<Session>(*this, std::move(socket));
+    auto session = std::make_unique<Session>(*this, std::move(socket), l.tls);
     session->hold_connection_slot(ip_key);
     spawn_session(std::move(session));
   }
-  start_accepting();
+  start_accepting(l);
 }
 
 void Worker::schedule_tick() {
@@ -148,6 +159,10 @@ void Worker::on_tick() {
     return;
   }
   if (!draining_ && drain_requested_.load(std::memory_order_acquire)) drain();
+  if (uint64_t g = snapshot_->listener_tls->generation(); g != tls_generation_) {
+    tls_generation_ = g;  // certificates reloaded (SIGHUP): new connections use them
+    for (auto& l : listeners_) l->tls = snapshot_->listener_tls->get(l->index);
+  }
   int64_t now = core::coarse_ms();
   for (Session* s = sessions_.front(); s != nullptr;) {
     Session* next = core::IntrusiveList<Session>::next(s);
@@ -210,8 +225,7 @@ void Worker::stop() { stop_requested_.store(true, std::memory_order_release); }
 // Runs on the worker's thread (from the tick) once drain_requested_ is seen.
 void Worker::drain() {
   draining_ = true;
-  boost::system::error_code ec;
-  acceptor_.close(ec);
+  close_acceptors();
   close_idle_sessions();
   for (UpstreamState& u : upstreams_) {
     for (TargetState& t : u.targets) t.idle.clear();
@@ -223,8 +237,7 @@ void Worker::drain() {
 void Worker::shut_down() {
   draining_ = true;
   stopped_ = true;
-  boost::system::error_code ec;
-  acceptor_.close(ec);
+  close_acceptors();
   tick_timer_.cancel();
   for (Session* s = sessions_.front(); s != nullptr;) {
     Session* next = core::IntrusiveList<Session>::next(s);

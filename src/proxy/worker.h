@@ -25,10 +25,20 @@
 #include "proxy/snapshot.h"
 #include "proxy/task.h"
 #include "ratelimit/redis_client.h"
+#include "tls/server_context.h"
 
 namespace gatehouse::proxy {
 
 class Session;
+
+// One of the config's listeners, as this worker accepts on it (each worker
+// binds its own SO_REUSEPORT socket per listener).
+struct WorkerListener {
+  explicit WorkerListener(boost::asio::io_context& io) : acceptor(io) {}
+  Acceptor acceptor;
+  std::size_t index = 0;
+  std::shared_ptr<const tls::ServerContext> tls;  // null: plain
+};
 
 // A connection to an upstream target, idle in a pool or lent to a session.
 struct UpstreamConnection {
@@ -95,8 +105,9 @@ class Worker {
   void note_parked() { ++parked_since_trim_; }
 
  private:
-  void start_accepting();
-  void on_accept(const boost::system::error_code& ec, Socket socket);
+  void start_accepting(WorkerListener& l);
+  void on_accept(WorkerListener& l, const boost::system::error_code& ec, Socket socket);
+  void close_acceptors();
   void schedule_tick();
   void on_tick();
   void close_idle_sessions();
@@ -109,7 +120,8 @@ class Worker {
   std::shared_ptr<const Snapshot> snapshot_;
   observability::AccessLogWriter& log_;
   std::unique_ptr<observability::WorkerMetrics> metrics_;
-  Acceptor acceptor_;
+  std::vector<std::unique_ptr<WorkerListener>> listeners_;
+  uint64_t tls_generation_ = 0;
   boost::asio::steady_timer tick_timer_;
   core::WallClock clock_;
   core::RequestIdGenerator request_ids_;

@@ -77,6 +77,7 @@ class AuthChain : public proxy::Plugin {
     reply.detail = "missing credentials";
     for (const auto& m : members_) {
       const std::string& c = m->challenge();
+      if (c.empty()) continue;  // mtls_auth: no HTTP challenge
       bool seen = std::any_of(reply.headers.begin(), reply.headers.end(),
                               [&](const auto& h) { return h.second == c; });
       if (!seen) reply.headers.emplace_back("WWW-Authenticate", c);

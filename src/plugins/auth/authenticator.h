@@ -70,6 +70,8 @@ std::unique_ptr<proxy::Plugin> create_jwt(const YAML::Node& config, const Plugin
                                           const Report& report);
 std::unique_ptr<proxy::Plugin> create_introspection(const YAML::Node& config, const PluginEnv& env,
                                                     const Report& report);
+std::unique_ptr<proxy::Plugin> create_mtls_auth(const YAML::Node& config, const PluginEnv& env,
+                                                const Report& report);
 std::unique_ptr<proxy::Plugin> create_acl(const YAML::Node& config, const PluginEnv& env,
                                           const Report& report);
 
