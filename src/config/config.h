@@ -57,6 +57,18 @@ struct Target {
   Mark mark;
 };
 
+enum class UpstreamProtocol { kHttp1, kH2c, kH2 };
+
+// TLS to an upstream's targets (docs/tls.md).
+struct UpstreamTls {
+  std::string ca;    // empty: the system trust store
+  std::string cert;  // optional client certificate: mTLS to the backend
+  std::string key;
+  std::string server_name;  // SNI and the name checked; empty: the target's host
+  bool verify = true;
+  Mark mark;
+};
+
 struct Upstream {
   std::string name;
   std::vector<Target> targets;  // at least one
@@ -65,6 +77,8 @@ struct Upstream {
   std::string hash_key;  // kHeader: header name, lower-case; kCookie: cookie name as written
   Millis connect_timeout{1000};
   Millis read_timeout{30000};
+  UpstreamProtocol protocol = UpstreamProtocol::kHttp1;
+  std::optional<UpstreamTls> tls;
   Mark mark;
 };
 

@@ -221,6 +221,7 @@ class Loader {
   void load_balancing(const Fields& fields, Upstream& upstream);
   bool load_hash_on(const Field& field, Upstream& upstream);
   void load_timeouts(const Field& field, Upstream& upstream);
+  void load_upstream_tls(const Field& field, Upstream& upstream);
 
   void load_routes(const Field& field);
   void load_route(const YAML::Node& node);
@@ -506,6 +507,62 @@ std::string Loader::resolve_path(const std::string& path) const {
   return dir.empty() ? path : (dir / path).string();
 }
 
+void Loader::load_upstream_tls(const Field& field, Upstream& upstream) {
+  if (!expect_map(field)) return;
+  const Fields f = fields(field.value, {"ca", "cert", "key", "server_name", "verify"},
+                          "in upstream " + in_quotes(upstream.name) + " 'tls'");
+  UpstreamTls tls;
+  tls.mark = field.mark();
+  bool ok = true;
+  auto path = [&](const char* name, std::string& out) -> const Field* {
+    const Field* v = find(f, name);
+    if (v == nullptr) return nullptr;
+    if (std::optional<std::string> text = read_string(v->value, v->label())) {
+      out = resolve_path(*text);
+    } else {
+      ok = false;
+    }
+    return v;
+  };
+  const Field* ca = path("ca", tls.ca);
+  const Field* cert = path("cert", tls.cert);
+  const Field* key = path("key", tls.key);
+  if (ca && !tls.ca.empty()) {
+    const std::string why = tls::check_ca_file(tls.ca);
+    if (!why.empty()) {
+      report(ca->mark(), why);
+      ok = false;
+    }
+  }
+  if ((cert == nullptr) != (key == nullptr)) {
+    report(field.mark(), "'cert' and 'key' go together (the client certificate for mTLS)");
+    ok = false;
+  } else if (cert && !tls.cert.empty()) {
+    const std::string why = tls::check_certificate_pair(tls.cert, tls.key);
+    if (!why.empty()) {
+      report(why.compare(0, tls.key.size(), tls.key) == 0 ? key->mark() : cert->mark(), why);
+      ok = false;
+    }
+  }
+  if (const Field* name = find(f, "server_name")) {
+    if (std::optional<std::string> text = read_string(name->value, name->label())) {
+      tls.server_name = *text;
+    } else {
+      ok = false;
+    }
+  }
+  if (const Field* verify = find(f, "verify")) {
+    const std::string text = verify->value.IsScalar() ? verify->value.Scalar() : "";
+    if (text == "true" || text == "false") {
+      tls.verify = text == "true";
+    } else {
+      report(verify->mark(), "'verify' must be true or false");
+      ok = false;
+    }
+  }
+  if (ok) upstream.tls = std::move(tls);
+}
+
 void Loader::load_listeners(const Field& field) {
   if (!expect_list(field)) return;
   for (const YAML::Node& node : field.value) {
@@ -664,12 +721,26 @@ Upstream Loader::load_upstream(const YAML::Node& key, const YAML::Node& value) {
     report(mark_of(value), "upstream " + in_quotes(upstream.name) + " must be a map");
     return upstream;
   }
-  const Fields f = value.IsNull() ? Fields{}
-                                  : fields(value, {"targets", "balance", "hash_on", "timeouts"},
-                                           "in upstream " + in_quotes(upstream.name));
+  const Fields f =
+      value.IsNull()
+          ? Fields{}
+          : fields(value, {"targets", "balance", "hash_on", "timeouts", "protocol", "tls"},
+                   "in upstream " + in_quotes(upstream.name));
   load_targets(find(f, "targets"), upstream);
   load_balancing(f, upstream);
   if (const Field* timeouts = find(f, "timeouts")) load_timeouts(*timeouts, upstream);
+  if (const Field* protocol = find(f, "protocol")) {
+    const std::optional<std::string> text = read_string(protocol->value, protocol->label());
+    if (text && *text == "http1") {
+      upstream.protocol = UpstreamProtocol::kHttp1;
+    } else if (text && (*text == "h2c" || *text == "h2")) {
+      report(protocol->mark(),
+             "protocol " + *text + ": HTTP/2 to upstreams is not available yet; use http1");
+    } else if (text) {
+      report(protocol->mark(), "'protocol' must be http1, h2c or h2");
+    }
+  }
+  if (const Field* tls = find(f, "tls")) load_upstream_tls(*tls, upstream);
   return upstream;
 }
 

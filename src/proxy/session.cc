@@ -81,6 +81,18 @@ class RequestHeaders : public router::HeaderLookup {
 // An HTTP/1.1 GET asking to switch to WebSocket (RFC 6455 4.1): Upgrade
 // names websocket and Connection carries the upgrade token. Other upgrades
 // (h2c, TLS) are not offered: their Upgrade is dropped as hop-by-hop.
+// gRPC and gRPC-Web requests: errors are answered in gRPC form.
+bool is_grpc(const http::RequestHead& head) {
+  for (std::size_t i = 0; i < head.header_count; ++i) {
+    const http::Header& h = head.headers[i];
+    if (h.name.size() == 12 && http::iequals(h.name, "content-type")) {
+      std::string_view v = h.value;
+      return v.size() >= 16 && http::iequals(v.substr(0, 16), "application/grpc");
+    }
+  }
+  return false;
+}
+
 bool is_websocket_upgrade(const http::RequestHead& head) {
   if (head.minor_version != 1 || head.method != "GET" || head.facts.body != BodyKind::kNone) {
     return false;
@@ -150,7 +162,7 @@ Session::~Session() {
   worker_.remove_session(this);
   if (upstream_conn_) {
     error_code ec;
-    upstream_conn_->socket.close(ec);
+    upstream_conn_->stream.socket().close(ec);
   }
 }
 
@@ -186,7 +198,7 @@ void Session::abort() {
   closing_ = true;
   error_code ec;
   client_.socket().close(ec);
-  if (upstream_conn_) upstream_conn_->socket.close(ec);
+  if (upstream_conn_) upstream_conn_->stream.socket().close(ec);
 }
 
 // Waits, inside the coroutine, for more bytes of a request that has begun.
@@ -430,6 +442,7 @@ void Session::begin_request() {
   ex_->raw_path.clear();
   ex_->state.reset();
   upgrade_ = false;
+  grpc_ = false;
 }
 
 Task<Session::Outcome> Session::serve(http::RequestHead& head) {
@@ -437,6 +450,7 @@ Task<Session::Outcome> Session::serve(http::RequestHead& head) {
   ex_->method.assign(head.method);
   ex_->raw_path.assign(head.path);
   assign_request_id(head.request_id);
+  grpc_ = is_grpc(head);
   bool has_body = head.facts.body != BodyKind::kNone;
   const auto& limits = snap.config.limits;
 
@@ -518,6 +532,10 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
                                     std::string_view allow, const ReplyHeaders* extra) {
   // Every locally generated error is counted here, once (docs/contracts.md).
   worker_.metrics_mut().count_rejected(status);
+  if (grpc_) {
+    co_await respond_grpc_error(status, detail, keep_alive, extra);
+    co_return;
+  }
   std::string body;
   body.reserve(160 + detail.size());
   body.append("{\"type\":\"about:blank\",\"title\":");
@@ -554,7 +572,68 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
   finish_request(status);
 }
 
-Task<void> Session::respond_empty(int status, bool keep_alive, const ReplyHeaders& headers) {
+// gRPC clients read errors from grpc-status, not from the HTTP status: a
+// gateway-made error on a gRPC request is a "trailers-only" response (HTTP
+// 200, the status in the head, no body), its code mapped from the HTTP one
+// as the gRPC spec's HTTP-to-gRPC table does, except where the gateway's
+// meaning is more precise (429: RESOURCE_EXHAUSTED, 504: DEADLINE_EXCEEDED).
+Task<void> Session::respond_grpc_error(int status, std::string_view detail, bool keep_alive,
+                                       const ReplyHeaders* extra) {
+  int code = 2;  // UNKNOWN
+  switch (status) {
+    case 400:
+      code = 13;
+      break;  // INTERNAL
+    case 401:
+      code = 16;
+      break;  // UNAUTHENTICATED
+    case 403:
+      code = 7;
+      break;  // PERMISSION_DENIED
+    case 404:
+      code = 12;
+      break;  // UNIMPLEMENTED
+    case 408:
+      code = 4;
+      break;  // DEADLINE_EXCEEDED
+    case 413:
+    case 429:
+    case 431:
+      code = 8;
+      break;  // RESOURCE_EXHAUSTED
+    case 502:
+    case 503:
+      code = 14;
+      break;  // UNAVAILABLE
+    case 504:
+      code = 4;
+      break;  // DEADLINE_EXCEEDED
+    default:
+      break;
+  }
+  ReplyHeaders headers;
+  headers.emplace_back("Content-Type", "application/grpc");
+  headers.emplace_back("grpc-status", std::to_string(code));
+  // grpc-message is percent-encoded (gRPC over HTTP/2, "Responses").
+  std::string message;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : detail) {
+    if (c >= 0x20 && c <= 0x7E && c != '%') {
+      message.push_back(static_cast<char>(c));
+    } else {
+      message.push_back('%');
+      message.push_back(kHex[c >> 4]);
+      message.push_back(kHex[c & 15]);
+    }
+  }
+  headers.emplace_back("grpc-message", std::move(message));
+  if (extra != nullptr) headers.insert(headers.end(), extra->begin(), extra->end());
+  // The access log and metrics keep the status the gateway decided on.
+  co_await respond_empty(200, keep_alive, headers, status);
+}
+
+Task<void> Session::respond_empty(int status, bool keep_alive, const ReplyHeaders& headers,
+                                  int log_status) {
   keep_alive = keep_alive && !worker_.draining();
   ex_->out_head.clear();
   http::append_status_line(ex_->out_head, status, {});
@@ -569,7 +648,7 @@ Task<void> Session::respond_empty(int status, bool keep_alive, const ReplyHeader
   if (keep_alive) consume_request_head();
   co_await write_client(ex_->out_head, nullptr, 0);
   bytes_out_ = 0;
-  finish_request(status);
+  finish_request(log_status != 0 ? log_status : status);
 }
 
 void Session::consume_request_head() {

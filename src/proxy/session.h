@@ -63,6 +63,7 @@ class Session : public core::ListHook<Session> {
   Task<bool> stream_response_body(http::BodyKind kind, uint64_t remaining,
                                   http::ChunkedDecoder& decoder, bool& upstream_clean);
   void reset_upstream();
+  Task<bool> upstream_handshake(const CompiledUpstream& u, const CompiledTarget& t);
   static void park(std::unique_ptr<Session> self);
   static void await_request_tls(std::unique_ptr<Session> self);
   Task<bool> handshake();
@@ -91,7 +92,10 @@ class Session : public core::ListHook<Session> {
   Task<bool> buffer_chunked_body(http::ChunkedDecoder& decoder, std::size_t body_off,
                                  std::size_t& body_bytes, uint64_t& payload, int& status,
                                  std::string_view& detail);
-  Task<void> respond_empty(int status, bool keep_alive, const ReplyHeaders& headers);
+  Task<void> respond_grpc_error(int status, std::string_view detail, bool keep_alive,
+                                const ReplyHeaders* extra);
+  Task<void> respond_empty(int status, bool keep_alive, const ReplyHeaders& headers,
+                           int log_status = 0);
   void consume_request_head();
   Task<bool> write_client(const std::string& head, const char* body, std::size_t body_size);
 
@@ -142,6 +146,7 @@ class Session : public core::ListHook<Session> {
   bool client_http10_ = false;  // HTTP/1.0 client: no interim responses
   bool dechunk_ = false;        // HTTP/1.0 client, chunked upstream response
   bool upgrade_ = false;        // a WebSocket upgrade request
+  bool grpc_ = false;           // a gRPC request: errors in gRPC form
 
   // The request in flight (null between requests).
   std::unique_ptr<Exchange> ex_;

@@ -54,13 +54,26 @@ void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKin
 
 }  // namespace
 
+Task<bool> Session::upstream_handshake(const CompiledUpstream& u, const CompiledTarget& t) {
+  Stream& stream = upstream_conn_->stream;
+  SSL* ssl = u.tls->new_connection(stream.socket().native_handle(),
+                                   u.tls_server_name.empty() ? t.host : u.tls_server_name);
+  if (ssl == nullptr) co_return false;
+  stream.attach(ssl);
+  set_deadline(&stream.socket(), u.connect_timeout_ms);
+  error_code ec;
+  bool ok = co_await stream.handshake(ec);
+  clear_deadline();
+  co_return ok;
+}
+
 void Session::reset_upstream() {
   if (!upstream_conn_) return;
   error_code ec;
   // SO_LINGER 0: close with RST, so the upstream sees the stream was cut
   // rather than a complete (truncated) body.
-  upstream_conn_->socket.set_option(asio::socket_base::linger(true, 0), ec);
-  upstream_conn_->socket.close(ec);
+  upstream_conn_->stream.socket().set_option(asio::socket_base::linger(true, 0), ec);
+  upstream_conn_->stream.socket().close(ec);
   upstream_conn_.reset();
 }
 
@@ -83,9 +96,9 @@ Task<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ul
     }
     if (end == 0) {
       error_code ec;
-      set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
-      std::size_t n = co_await upstream_conn_->socket.async_read_some(
-          asio::buffer(ubuf_.data() + ulen, ucap_ - ulen), await_ec(ec));
+      set_deadline(&upstream_conn_->stream.socket(), u.read_timeout_ms);
+      std::size_t n = co_await upstream_conn_->stream.read_some(
+          asio::buffer(ubuf_.data() + ulen, ucap_ - ulen), ec);
       clear_deadline();
       if (ec || n == 0) {
         if (timed_out_) {
@@ -179,9 +192,8 @@ Task<bool> Session::stream_request_body(const http::RequestHead& head,
       detail = "request body larger than max_body_bytes";
       co_return false;
     }
-    set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
-    co_await asio::async_write(upstream_conn_->socket, asio::buffer(rbuf_.data() + rbeg_, send),
-                               await_ec(ec));
+    set_deadline(&upstream_conn_->stream.socket(), u.read_timeout_ms);
+    co_await upstream_conn_->stream.write(asio::buffer(rbuf_.data() + rbeg_, send), ec);
     clear_deadline();
     if (ec) {
       status = timed_out_ ? 504 : 502;
@@ -210,9 +222,8 @@ Task<bool> Session::stream_response_body(BodyKind kind, uint64_t remaining,
     std::size_t want = ucap_;
     if (kind == BodyKind::kLength && want > remaining) want = static_cast<std::size_t>(remaining);
     error_code ec;
-    set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
-    std::size_t n = co_await upstream_conn_->socket.async_read_some(
-        asio::buffer(ubuf_.data(), want), await_ec(ec));
+    set_deadline(&upstream_conn_->stream.socket(), u.read_timeout_ms);
+    std::size_t n = co_await upstream_conn_->stream.read_some(asio::buffer(ubuf_.data(), want), ec);
     clear_deadline();
     if (ec || n == 0) {
       upstream_clean = false;
@@ -332,8 +343,8 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     } else {
       const CompiledTarget& ct = u.targets[static_cast<std::size_t>(target)];
       upstream_conn_ = std::make_unique<UpstreamConnection>(worker_.io());
-      set_deadline(&upstream_conn_->socket, u.connect_timeout_ms);
-      co_await upstream_conn_->socket.async_connect(ct.endpoint, await_ec(ec));
+      set_deadline(&upstream_conn_->stream.socket(), u.connect_timeout_ms);
+      co_await upstream_conn_->stream.socket().async_connect(ct.endpoint, await_ec(ec));
       clear_deadline();
       if (ec || closing_) {
         bool timeout = timed_out_;
@@ -348,15 +359,28 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
         if (++connect_failures > 1) break;
         continue;
       }
-      upstream_conn_->socket.set_option(tcp::no_delay(true), ec);
-      upstream_conn_->socket.non_blocking(true, ec);
+      upstream_conn_->stream.socket().set_option(tcp::no_delay(true), ec);
+      upstream_conn_->stream.socket().non_blocking(true, ec);
+      if (u.tls && !co_await upstream_handshake(u, ct)) {
+        upstream_conn_.reset();
+        if (closing_) co_return Outcome::kClose;
+        worker_.metrics_mut().count_connect_error(static_cast<std::size_t>(upstream_));
+        us.excluded[static_cast<std::size_t>(target)] = true;
+        fail_status = timed_out_ ? 504 : 502;
+        fail_detail = timed_out_ ? "upstream TLS handshake timed out"
+                                 : "upstream TLS handshake failed (certificate not trusted or "
+                                   "not for the name checked)";
+        fresh_only = false;
+        if (++connect_failures > 1) break;
+        continue;
+      }
     }
     us.balancer->on_request_start(target);
     std::array<asio::const_buffer, 2> bufs{asio::buffer(ex_->out_head),
                                            asio::buffer(rbuf_.data() + body_off, body_bytes)};
-    if (!try_write_all(upstream_conn_->socket, bufs, ec) && !ec) {
-      set_deadline(&upstream_conn_->socket, u.read_timeout_ms);
-      co_await asio::async_write(upstream_conn_->socket, bufs, await_ec(ec));
+    if (!upstream_conn_->stream.try_write(bufs, ec) && !ec) {
+      set_deadline(&upstream_conn_->stream.socket(), u.read_timeout_ms);
+      co_await upstream_conn_->stream.write(bufs, ec);
       clear_deadline();
     }
     int status = 0;
@@ -519,8 +543,7 @@ Task<void> Session::tunnel() {
   // Client bytes that came after the request head go first.
   if (rend_ > rbeg_) {
     error_code ec;
-    co_await asio::async_write(upstream_conn_->socket,
-                               asio::buffer(rbuf_.data() + rbeg_, rend_ - rbeg_), await_ec(ec));
+    co_await upstream_conn_->stream.write(asio::buffer(rbuf_.data() + rbeg_, rend_ - rbeg_), ec);
     if (ec) co_return;
     bytes_in_ += rend_ - rbeg_;
   }
@@ -547,7 +570,7 @@ void Session::end_tunnel(TunnelState& t) {
   t.stop = true;
   error_code ec;
   client_.socket().cancel(ec);
-  if (upstream_conn_) upstream_conn_->socket.cancel(ec);
+  if (upstream_conn_) upstream_conn_->stream.socket().cancel(ec);
   if (--t.running == 0) t.wake.cancel();
 }
 
@@ -557,7 +580,7 @@ Task<void> Session::pump_to_upstream(TunnelState& t) {
     std::size_t n = co_await client_.read_some(asio::buffer(rbuf_.data(), rcap_), ec);
     if (ec || n == 0 || t.stop) break;
     touch_tunnel();
-    co_await asio::async_write(upstream_conn_->socket, asio::buffer(rbuf_.data(), n), await_ec(ec));
+    co_await upstream_conn_->stream.write(asio::buffer(rbuf_.data(), n), ec);
     if (ec) break;
     bytes_in_ += n;
   }
@@ -568,8 +591,7 @@ Task<void> Session::pump_to_client(TunnelState& t) {
   std::size_t cap = worker_.small_buffers().buffer_size();
   while (!t.stop && !closing_) {
     error_code ec;
-    std::size_t n = co_await upstream_conn_->socket.async_read_some(asio::buffer(ubuf_.data(), cap),
-                                                                    await_ec(ec));
+    std::size_t n = co_await upstream_conn_->stream.read_some(asio::buffer(ubuf_.data(), cap), ec);
     if (ec || n == 0 || t.stop) break;
     touch_tunnel();
     co_await client_.write(asio::buffer(ubuf_.data(), n), ec);

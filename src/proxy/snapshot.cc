@@ -145,7 +145,17 @@ std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg,
     cu.connect_timeout_ms = u.connect_timeout.count();
     cu.read_timeout_ms = u.read_timeout.count();
     for (const config::Target& t : u.targets) {
-      cu.targets.push_back({t.address.to_string(), resolve(t.address, cfg.file), t.weight});
+      cu.targets.push_back(
+          {t.address.to_string(), resolve(t.address, cfg.file), t.weight, t.address.host});
+    }
+    if (u.tls) {
+      tls::ClientSettings ts{u.tls->ca, u.tls->cert, u.tls->key, u.tls->verify, false};
+      std::string error;
+      cu.tls = tls::ClientContext::create(ts, error);
+      if (!cu.tls) {
+        throw std::runtime_error(config::ConfigError{cfg.file, u.tls->mark, error}.to_string());
+      }
+      cu.tls_server_name = u.tls->server_name;
     }
     snap->upstreams.push_back(std::move(cu));
     upstream_names.push_back(u.name);

@@ -19,6 +19,7 @@
 #include "ratelimit/local_store.h"
 #include "ratelimit/redis_client.h"
 #include "router/router.h"
+#include "tls/client_context.h"
 
 namespace gatehouse::proxy {
 
@@ -26,6 +27,7 @@ struct CompiledTarget {
   std::string address;  // "127.0.0.1:9001", for logs
   boost::asio::ip::tcp::endpoint endpoint;
   uint32_t weight = 1;
+  std::string host;  // as configured: the TLS name checked when the upstream sets none
 };
 
 struct CompiledUpstream {
@@ -36,6 +38,8 @@ struct CompiledUpstream {
   std::string hash_key;  // lower-case header name / cookie name
   int64_t connect_timeout_ms = 1000;
   int64_t read_timeout_ms = 30000;
+  std::shared_ptr<const tls::ClientContext> tls;  // null: plain
+  std::string tls_server_name;                    // empty: each target's host
 };
 
 // A rewrite template split into literal text and parameter references.

@@ -23,6 +23,7 @@
 #include "proxy/balancer.h"
 #include "proxy/exchange.h"
 #include "proxy/snapshot.h"
+#include "proxy/stream.h"
 #include "proxy/task.h"
 #include "ratelimit/redis_client.h"
 #include "tls/server_context.h"
@@ -42,8 +43,8 @@ struct WorkerListener {
 
 // A connection to an upstream target, idle in a pool or lent to a session.
 struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::io_context& io) : socket(io) {}
-  Socket socket;
+  explicit UpstreamConnection(boost::asio::io_context& io) : stream(Socket(io)) {}
+  Stream stream;  // TLS on top when the upstream has `tls`
   int64_t idle_since_ms = 0;
   uint64_t requests = 0;
 };
