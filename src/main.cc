@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "proxy/gateway.h"
+#include "tls/memory.h"
 
 namespace {
 
@@ -39,6 +40,7 @@ bool load(const char* path, gatehouse::config::Config& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gatehouse::tls::install_allocator();
   if (argc < 2) return usage();
   std::string cmd = argv[1];
   if (cmd == "version" || cmd == "--version") {
@@ -61,5 +63,7 @@ int main(int argc, char** argv) {
   // instead of fragmenting the heap (measured: idle connections after a
   // burst of 5000 kept ~5 KiB each of RSS without it; see bench/NOTES.md).
   mallopt(M_MMAP_THRESHOLD, 16 * 1024);
-  return gatehouse::proxy::run_gateway(config);
+  int rc = gatehouse::proxy::run_gateway(config);
+  gatehouse::tls::release_thread_cache();
+  return rc;
 }

@@ -733,14 +733,22 @@ Upstream Loader::load_upstream(const YAML::Node& key, const YAML::Node& value) {
     const std::optional<std::string> text = read_string(protocol->value, protocol->label());
     if (text && *text == "http1") {
       upstream.protocol = UpstreamProtocol::kHttp1;
-    } else if (text && (*text == "h2c" || *text == "h2")) {
-      report(protocol->mark(),
-             "protocol " + *text + ": HTTP/2 to upstreams is not available yet; use http1");
+    } else if (text && *text == "h2c") {
+      upstream.protocol = UpstreamProtocol::kH2c;
+    } else if (text && *text == "h2") {
+      upstream.protocol = UpstreamProtocol::kH2;
     } else if (text) {
       report(protocol->mark(), "'protocol' must be http1, h2c or h2");
     }
   }
   if (const Field* tls = find(f, "tls")) load_upstream_tls(*tls, upstream);
+  if (upstream.protocol == UpstreamProtocol::kH2 && !find(f, "tls")) {
+    report(find(f, "protocol")->mark(),
+           "protocol h2 is HTTP/2 over TLS: it needs 'tls' (h2c is cleartext)");
+  }
+  if (upstream.protocol == UpstreamProtocol::kH2c && find(f, "tls")) {
+    report(find(f, "protocol")->mark(), "protocol h2c is cleartext HTTP/2: use h2 with 'tls'");
+  }
   return upstream;
 }
 

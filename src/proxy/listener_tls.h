@@ -45,6 +45,7 @@ inline tls::ServerSettings server_settings(const config::ListenerTls& c) {
     s.certificates.push_back({cert.cert, cert.key});
   s.min_version = c.min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION;
   s.client_ca = c.client_ca;
+  s.http2 = true;
   s.client_auth = c.client_auth == config::ClientAuth::kRequired   ? tls::ClientAuth::kRequired
                   : c.client_auth == config::ClientAuth::kOptional ? tls::ClientAuth::kOptional
                                                                    : tls::ClientAuth::kNone;

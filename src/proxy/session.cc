@@ -78,6 +78,8 @@ class RequestHeaders : public router::HeaderLookup {
   const http::RequestHead& h_;
 };
 
+constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 // An HTTP/1.1 GET asking to switch to WebSocket (RFC 6455 4.1): Upgrade
 // names websocket and Connection carries the upgrade token. Other upgrades
 // (h2c, TLS) are not offered: their Upgrade is dropped as hop-by-hop.
@@ -124,8 +126,12 @@ bool is_websocket_upgrade(const http::RequestHead& head) {
 
 }  // namespace
 
-Session::Session(Worker& worker, Socket socket, std::shared_ptr<const tls::ServerContext> tls)
-    : worker_(worker), client_(std::move(socket)), tls_context_(std::move(tls)) {
+Session::Session(Worker& worker, Stream stream, std::shared_ptr<const tls::ServerContext> tls)
+    : worker_(worker), client_(std::move(stream)), tls_context_(std::move(tls)) {
+  rcap_ = worker_.small_buffers().buffer_size();
+  worker_.add_session(this);
+  worker_.metrics_mut().open_connections().add();
+  if (client_.is_pipe()) return;
   error_code ec;
   Socket& sock = client_.socket();
   sock.set_option(tcp::no_delay(true), ec);
@@ -150,15 +156,12 @@ Session::Session(Worker& worker, Socket socket, std::shared_ptr<const tls::Serve
       peer_.v6 = true;
     }
   }
-  rcap_ = worker_.small_buffers().buffer_size();
-  worker_.add_session(this);
-  worker_.metrics_mut().open_connections().add();
 }
 
 Session::~Session() {
   if (ex_) ex_->state.end();
   if (ip_key_ != 0) worker_.snapshot().connections_per_ip->release(ip_key_);
-  worker_.metrics_mut().open_connections().sub();
+  if (counted_) worker_.metrics_mut().open_connections().sub();
   worker_.remove_session(this);
   if (upstream_conn_) {
     error_code ec;
@@ -166,9 +169,9 @@ Session::~Session() {
   }
 }
 
-void Session::set_deadline(Socket* socket, int64_t timeout_ms) {
+void Session::set_deadline(Stream* stream, int64_t timeout_ms) {
   deadline_ms_ = core::coarse_ms() + timeout_ms;
-  deadline_socket_ = socket;
+  deadline_stream_ = stream;
   timed_out_ = false;
 }
 
@@ -181,22 +184,21 @@ void Session::check_deadline(int64_t now_ms) {
   if (deadline_ms_ != 0 && now_ms >= deadline_ms_) {
     deadline_ms_ = 0;
     timed_out_ = true;
-    error_code ec;
-    if (deadline_socket_) deadline_socket_->cancel(ec);
+    if (deadline_stream_) deadline_stream_->cancel();
   }
 }
 
 void Session::close_if_idle() {
   if (between_requests_) {
     closing_ = true;
-    error_code ec;
-    client_.socket().cancel(ec);
+    client_.cancel();
   }
 }
 
 void Session::abort() {
   closing_ = true;
   error_code ec;
+  client_.cancel();
   client_.socket().close(ec);
   if (upstream_conn_) upstream_conn_->stream.socket().close(ec);
 }
@@ -303,7 +305,7 @@ void Session::await_request_tls(std::unique_ptr<Session> self) {
 }
 
 Task<bool> Session::handshake() {
-  set_deadline(&client_.socket(), worker_.snapshot().config.limits.header_timeout.count());
+  set_deadline(&client_, worker_.snapshot().config.limits.header_timeout.count());
   error_code ec;
   bool ok = co_await client_.handshake(ec);
   clear_deadline();
@@ -315,7 +317,31 @@ Task<bool> Session::handshake() {
   SSL* ssl = client_.ssl();
   peer_verified_ =
       SSL_get0_peer_certificate(ssl) != nullptr && SSL_get_verify_result(ssl) == X509_V_OK;
+  secure_ = true;
+  tls_info_ = ssl;
   co_return true;
+}
+
+void Session::serve_stream(const PeerInfo& peer) {
+  peer_ = peer.addr;
+  client_ip_ = peer.ip;
+  secure_ = peer.secure;
+  tls_info_ = peer.ssl;
+  peer_verified_ = peer.verified;
+  worker_.metrics_mut().open_connections().sub();  // counted by its connection
+  counted_ = false;
+}
+
+// The connection speaks HTTP/2 (ALPN h2, or the h2c preface): an
+// H2Connection takes the socket over, and this session ends.
+void Session::hand_off_h2(std::string initial) {
+  PeerInfo peer{peer_, client_ip_, secure_, client_.ssl(), peer_verified_};
+  uint64_t ip_key = ip_key_;
+  ip_key_ = 0;
+  clear_deadline();
+  worker_.metrics_mut().open_connections().sub();  // the H2Connection counts itself
+  counted_ = false;
+  H2Connection::start(worker_, std::move(client_), std::move(peer), ip_key, std::move(initial));
 }
 
 Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
@@ -324,9 +350,8 @@ Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
   bool line_checked = false;
   const auto& limits = worker_.snapshot().config.limits;
   between_requests_ = rbeg_ == rend_;
-  set_deadline(&client_.socket(), between_requests_ && !first_request_
-                                      ? limits.idle_timeout.count()
-                                      : limits.header_timeout.count());
+  set_deadline(&client_, between_requests_ && !first_request_ ? limits.idle_timeout.count()
+                                                              : limits.header_timeout.count());
   while (true) {
     // RFC 9112 2.2: ignore empty lines before a request-line (bounded).
     while (rend_ - rbeg_ >= 2 && rbuf_.data()[rbeg_] == '\r' && rbuf_.data()[rbeg_ + 1] == '\n' &&
@@ -341,10 +366,20 @@ Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
       if (between_requests_) {
         between_requests_ = false;
         start_ns_ = core::monotonic_ns();
-        set_deadline(&client_.socket(), limits.header_timeout.count());
+        set_deadline(&client_, limits.header_timeout.count());
       }
       const char* data = rbuf_.data() + rbeg_;
       std::size_t size = rend_ - rbeg_;
+      // h2c with prior knowledge (RFC 9113 3.3): the connection preface
+      // instead of a first request (never on a stream or after TLS).
+      if (first_request_ && !client_.is_pipe() && !secure_ && data[0] == 'P') {
+        std::size_t k = std::min(size, kH2Preface.size());
+        if (kH2Preface.compare(0, k, std::string_view(data, k)) == 0) {
+          if (size >= kH2Preface.size()) co_return HeadResult::kHttp2;
+          if (!co_await wait_for_bytes()) co_return HeadResult::kClosed;
+          continue;
+        }
+      }
       std::size_t end = http::find_head_end(data, size, scanned);
       if (end == http::kBareLf) {
         err = {400, "bare LF in request head"};
@@ -372,7 +407,7 @@ Task<Session::HeadResult> Session::read_head(http::ParseError& err) {
     if (closing_ || worker_.draining()) {
       if (between_requests_) co_return HeadResult::kClosed;
     }
-    if (rend_ == rbeg_) co_return HeadResult::kAwaitRequest;
+    if (rend_ == rbeg_ && !client_.is_pipe()) co_return HeadResult::kAwaitRequest;
     if (!co_await wait_for_bytes()) {
       if (timed_out_ && rend_ > rbeg_ && !between_requests_) {
         err = {408, "request head not received in time"};
@@ -390,6 +425,10 @@ Task<void> Session::run() {
       client_.socket().close();
       co_return;
     }
+    if (tls::alpn_selected(client_.ssl()) == "h2") {
+      hand_off_h2({});
+      co_return;
+    }
   }
   while (!closing_) {
     http::ParseError err;
@@ -399,6 +438,12 @@ Task<void> Session::run() {
       co_return;  // the caller hands the session to await_request()
     }
     if (r == HeadResult::kClosed) break;
+    if (r == HeadResult::kHttp2) {
+      std::string initial(rbuf_.data() + rbeg_, rend_ - rbeg_);
+      rbuf_.release();
+      hand_off_h2(std::move(initial));
+      co_return;
+    }
     begin_request();
     if (r == HeadResult::kError) {
       co_await respond_problem(err.status, err.detail, false);
@@ -412,7 +457,7 @@ Task<void> Session::run() {
   worker_.exchanges().give_back(std::move(ex_));
   clear_deadline();
   between_requests_ = true;
-  if (client_.tls()) {
+  if (client_.tls() || client_.is_pipe()) {
     client_.close();
   } else {
     error_code ec;
@@ -664,7 +709,7 @@ Task<bool> Session::write_client(const std::string& head, const char* body, std:
   error_code ec;
   if (client_.try_write(bufs, ec)) co_return true;
   if (ec) co_return false;
-  set_deadline(&client_.socket(), worker_.snapshot().config.limits.idle_timeout.count());
+  set_deadline(&client_, worker_.snapshot().config.limits.idle_timeout.count());
   co_await client_.write(bufs, ec);
   clear_deadline();
   co_return !ec;
@@ -785,7 +830,7 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
   out.append("X-Forwarded-For: ");
   if (!xff.empty()) out.append(xff).append(", ");
   out.append(client_ip_).append("\r\n");
-  out.append(client_.tls() ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
+  out.append(secure_ ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
   if (!head.host.empty()) append_header(out, "X-Forwarded-Host", head.host);
   if (upgrade_) out.append("Connection: Upgrade\r\nUpgrade: websocket\r\n");
   if (head.facts.body == BodyKind::kLength) {
@@ -859,7 +904,9 @@ Task<bool> Session::buffer_chunked_body(http::ChunkedDecoder& decoder, std::size
       co_return false;
     }
     if (res == http::ChunkedDecoder::Result::kDone || rend_ == rcap_) co_return true;
-    set_deadline(&client_.socket(), limits.header_timeout.count());
+    // gRPC streams its body: a message may wait for the response to the last.
+    if (grpc_) co_return true;
+    set_deadline(&client_, limits.header_timeout.count());
     error_code ec;
     std::size_t n =
         co_await client_.read_some(asio::buffer(rbuf_.data() + rend_, rcap_ - rend_), ec);
@@ -884,8 +931,8 @@ RequestContext Session::plugin_context(const http::RequestHead* head) const {
   ctx.worker = worker_.id();
   ctx.unix_s = worker_.clock().unix_seconds();
   ctx.redis = worker_.redis();
-  if (client_.tls()) {
-    ctx.peer_certificate = SSL_get0_peer_certificate(client_.ssl());
+  if (tls_info_ != nullptr) {
+    ctx.peer_certificate = SSL_get0_peer_certificate(tls_info_);
     ctx.peer_verified = peer_verified_;
   }
   return ctx;

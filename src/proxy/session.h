@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/buffer_pool.h"
@@ -14,6 +15,7 @@
 #include "core/ip.h"
 #include "http/http1_parser.h"
 #include "proxy/exchange.h"
+#include "proxy/h2_connection.h"
 #include "proxy/plugin.h"
 #include "proxy/stream.h"
 #include "proxy/worker.h"
@@ -25,7 +27,10 @@ namespace gatehouse::proxy {
 class Session : public core::ListHook<Session> {
  public:
   // `tls`: the listener's TLS context, or null for a plain listener.
-  Session(Worker& worker, Socket socket, std::shared_ptr<const tls::ServerContext> tls = nullptr);
+  Session(Worker& worker, Socket socket, std::shared_ptr<const tls::ServerContext> tls = nullptr)
+      : Session(worker, Stream(std::move(socket)), std::move(tls)) {}
+  // `stream` may be an HTTP/2 stream's pipe (then call serve_stream()).
+  Session(Worker& worker, Stream stream, std::shared_ptr<const tls::ServerContext> tls = nullptr);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -46,12 +51,14 @@ class Session : public core::ListHook<Session> {
   void close_if_idle();
   // Closes both sockets now (shutdown timeout expired).
   void abort();
+  // Serves one HTTP/2 stream (its client_ is the stream's Pipe) for `peer`.
+  void serve_stream(const PeerInfo& peer);
   // The session holds one of its address's max_connections_per_ip slots
   // (0: none) and gives it back when it ends.
   void hold_connection_slot(uint64_t ip_key) { ip_key_ = ip_key; }
 
  private:
-  enum class HeadResult { kComplete, kClosed, kError, kAwaitRequest };
+  enum class HeadResult { kComplete, kClosed, kError, kAwaitRequest, kHttp2 };
   enum class Outcome { kKeepAlive, kClose };
 
   Task<HeadResult> read_head(http::ParseError& err);
@@ -67,6 +74,7 @@ class Session : public core::ListHook<Session> {
   static void park(std::unique_ptr<Session> self);
   static void await_request_tls(std::unique_ptr<Session> self);
   Task<bool> handshake();
+  void hand_off_h2(std::string initial);
   Task<Outcome> serve(http::RequestHead& head);
   Task<Outcome> proxy(http::RequestHead& head, int route);
   // WebSocket (docs/tls.md): the 101, then bytes both ways.
@@ -78,6 +86,22 @@ class Session : public core::ListHook<Session> {
     int running = 0;
     bool stop = false;
   };
+  // The request body of a duplex exchange (gRPC), streamed upstream by a
+  // second coroutine while the first one streams the response back.
+  struct BodyPump {
+    explicit BodyPump(boost::asio::io_context& io) : done(io) {
+      done.expires_at(boost::asio::steady_timer::time_point::max());
+    }
+    boost::asio::steady_timer done;
+    bool running = true;
+    bool stop = false;
+    bool ok = true;
+    int status = 0;
+    std::string_view detail;
+  };
+  Task<void> pump_request_body(const http::RequestHead& head, http::ChunkedDecoder& decoder,
+                               uint64_t& payload);
+  Task<BodyPump> stop_body_pump();
   Task<Outcome> switch_protocols(const http::ResponseHead& resp, std::size_t ulen, int target,
                                  const HeaderEdits* edits);
   Task<void> tunnel();
@@ -104,7 +128,7 @@ class Session : public core::ListHook<Session> {
   const std::vector<std::unique_ptr<Plugin>>* route_plugins() const;
   std::string_view request_path_for_upstream(const http::RequestHead& head, int route);
   uint64_t balance_hash(const http::RequestHead& head, const CompiledUpstream& u) const;
-  void set_deadline(Socket* socket, int64_t timeout_ms);
+  void set_deadline(Stream* stream, int64_t timeout_ms);
   void clear_deadline() { deadline_ms_ = 0; }
   void begin_request();
   void assign_request_id(std::string_view incoming);
@@ -116,6 +140,9 @@ class Session : public core::ListHook<Session> {
   // Held only until the handshake is over (its SNI callback uses it).
   std::shared_ptr<const tls::ServerContext> tls_context_;
   bool peer_verified_ = false;  // TLS: the client presented a certificate that verified
+  bool counted_ = true;         // in open_connections (HTTP/2 streams are not)
+  bool secure_ = false;         // the client connection is TLS (X-Forwarded-Proto: https)
+  SSL* tls_info_ = nullptr;     // the client connection's TLS (a stream's: its connection's)
   std::string client_ip_;       // the peer's address, as text
   core::IpAddr peer_;
   uint64_t ip_key_ = 0;
@@ -138,7 +165,7 @@ class Session : public core::ListHook<Session> {
 
   // Deadline enforcement (checked by the worker's tick).
   int64_t deadline_ms_ = 0;
-  Socket* deadline_socket_ = nullptr;
+  Stream* deadline_stream_ = nullptr;
   bool timed_out_ = false;
   bool between_requests_ = true;
   bool closing_ = false;
@@ -146,7 +173,8 @@ class Session : public core::ListHook<Session> {
   bool client_http10_ = false;  // HTTP/1.0 client: no interim responses
   bool dechunk_ = false;        // HTTP/1.0 client, chunked upstream response
   bool upgrade_ = false;        // a WebSocket upgrade request
-  bool grpc_ = false;           // a gRPC request: errors in gRPC form
+  bool grpc_ = false;           // a gRPC request: errors in gRPC form, duplex bodies
+  std::optional<BodyPump> pump_;
 
   // The request in flight (null between requests).
   std::unique_ptr<Exchange> ex_;

@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "http/status.h"
+#include "proxy/h2_upstream.h"
 #include "proxy/session.h"
 #include "proxy/socket_io.h"
 
@@ -54,13 +55,50 @@ void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKin
 
 }  // namespace
 
+// The request body half of a duplex exchange (gRPC). When it fails, the
+// response half is stopped too (its upstream read is cancelled).
+Task<void> Session::pump_request_body(const http::RequestHead& head, http::ChunkedDecoder& decoder,
+                                      uint64_t& payload) {
+  int status = 0;
+  std::string_view detail;
+  bool ok = co_await stream_request_body(head, decoder, payload, status, detail);
+  BodyPump& p = *pump_;
+  p.ok = ok && !p.stop;
+  p.status = p.stop ? 0 : status;
+  p.detail = detail;
+  p.running = false;
+  if (!ok && !p.stop && upstream_conn_) upstream_conn_->stream.cancel();
+  p.done.cancel();
+}
+
+// Ends the request body half (if still running, it is interrupted: the
+// response is over) and reports how it went.
+Task<Session::BodyPump> Session::stop_body_pump() {
+  BodyPump result(worker_.io());
+  if (!pump_) co_return result;
+  if (pump_->running) {
+    pump_->stop = true;
+    client_.cancel();
+    if (upstream_conn_) upstream_conn_->stream.cancel();
+  }
+  while (pump_->running) {
+    error_code ec;
+    co_await pump_->done.async_wait(await_ec(ec));
+  }
+  result.ok = pump_->ok;
+  result.status = pump_->status;
+  result.detail = pump_->detail;
+  pump_.reset();
+  co_return result;
+}
+
 Task<bool> Session::upstream_handshake(const CompiledUpstream& u, const CompiledTarget& t) {
   Stream& stream = upstream_conn_->stream;
   SSL* ssl = u.tls->new_connection(stream.socket().native_handle(),
                                    u.tls_server_name.empty() ? t.host : u.tls_server_name);
   if (ssl == nullptr) co_return false;
   stream.attach(ssl);
-  set_deadline(&stream.socket(), u.connect_timeout_ms);
+  set_deadline(&stream, u.connect_timeout_ms);
   error_code ec;
   bool ok = co_await stream.handshake(ec);
   clear_deadline();
@@ -96,7 +134,7 @@ Task<bool> Session::read_upstream_head(http::ResponseHead& resp, std::size_t& ul
     }
     if (end == 0) {
       error_code ec;
-      set_deadline(&upstream_conn_->stream.socket(), u.read_timeout_ms);
+      set_deadline(&upstream_conn_->stream, u.read_timeout_ms);
       std::size_t n = co_await upstream_conn_->stream.read_some(
           asio::buffer(ubuf_.data() + ulen, ucap_ - ulen), ec);
       clear_deadline();
@@ -164,9 +202,9 @@ Task<bool> Session::stream_request_body(const http::RequestHead& head,
     std::size_t want = rcap_ - rend_;
     if (!chunked && want > remaining) want = static_cast<std::size_t>(remaining);
     error_code ec;
-    set_deadline(&client_.socket(), limits.idle_timeout.count());
+    if (!pump_) set_deadline(&client_, limits.idle_timeout.count());
     std::size_t n = co_await client_.read_some(asio::buffer(rbuf_.data() + rend_, want), ec);
-    clear_deadline();
+    if (!pump_) clear_deadline();
     if (ec || n == 0) {
       status = timed_out_ ? 408 : 400;
       detail = timed_out_ ? "request body not received in time" : "client closed mid-body";
@@ -192,9 +230,9 @@ Task<bool> Session::stream_request_body(const http::RequestHead& head,
       detail = "request body larger than max_body_bytes";
       co_return false;
     }
-    set_deadline(&upstream_conn_->stream.socket(), u.read_timeout_ms);
+    if (!pump_) set_deadline(&upstream_conn_->stream, u.read_timeout_ms);
     co_await upstream_conn_->stream.write(asio::buffer(rbuf_.data() + rbeg_, send), ec);
-    clear_deadline();
+    if (!pump_) clear_deadline();
     if (ec) {
       status = timed_out_ ? 504 : 502;
       detail = "upstream stopped reading the request body";
@@ -222,7 +260,7 @@ Task<bool> Session::stream_response_body(BodyKind kind, uint64_t remaining,
     std::size_t want = ucap_;
     if (kind == BodyKind::kLength && want > remaining) want = static_cast<std::size_t>(remaining);
     error_code ec;
-    set_deadline(&upstream_conn_->stream.socket(), u.read_timeout_ms);
+    set_deadline(&upstream_conn_->stream, u.read_timeout_ms);
     std::size_t n = co_await upstream_conn_->stream.read_some(asio::buffer(ubuf_.data(), want), ec);
     clear_deadline();
     if (ec || n == 0) {
@@ -249,7 +287,7 @@ Task<bool> Session::stream_response_body(BodyKind kind, uint64_t remaining,
     }
     std::array<asio::const_buffer, 1> out{asio::buffer(ubuf_.data(), send)};
     if (!client_.try_write(out, ec) && !ec) {
-      set_deadline(&client_.socket(), limits.idle_timeout.count());
+      set_deadline(&client_, limits.idle_timeout.count());
       co_await client_.write(out, ec);
       clear_deadline();
     }
@@ -336,14 +374,35 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     target_ = target;
     TargetState& ts = us.targets[static_cast<std::size_t>(target)];
     bool reused = false;
-    if (!fresh_only && !ts.idle.empty()) {
+    if (u.protocol != config::UpstreamProtocol::kHttp1) {
+      // HTTP/2: a stream on the target's multiplexed connection.
+      Pipe* pipe = nullptr;
+      std::shared_ptr<H2Upstream> conn;
+      for (int attempt = 0; attempt < 3 && pipe == nullptr; ++attempt) {
+        conn = worker_.h2_upstream(upstream_, target);
+        reused = conn->ready();
+        if (!co_await conn->wait_ready()) break;
+        pipe = conn->open_stream();
+      }
+      if (closing_) co_return Outcome::kClose;
+      if (pipe == nullptr) {
+        ts.avoid_until_ms = core::coarse_ms() + kAvoidMs;
+        us.excluded[static_cast<std::size_t>(target)] = true;
+        fail_status = 502;
+        fail_detail = "upstream HTTP/2 connection failed";
+        fresh_only = false;
+        if (++connect_failures > 1) break;
+        continue;
+      }
+      upstream_conn_ = std::make_unique<UpstreamConnection>(worker_.io(), pipe, std::move(conn));
+    } else if (!fresh_only && !ts.idle.empty()) {
       upstream_conn_ = std::move(ts.idle.back());
       ts.idle.pop_back();
       reused = true;
     } else {
       const CompiledTarget& ct = u.targets[static_cast<std::size_t>(target)];
       upstream_conn_ = std::make_unique<UpstreamConnection>(worker_.io());
-      set_deadline(&upstream_conn_->stream.socket(), u.connect_timeout_ms);
+      set_deadline(&upstream_conn_->stream, u.connect_timeout_ms);
       co_await upstream_conn_->stream.socket().async_connect(ct.endpoint, await_ec(ec));
       clear_deadline();
       if (ec || closing_) {
@@ -379,14 +438,22 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     std::array<asio::const_buffer, 2> bufs{asio::buffer(ex_->out_head),
                                            asio::buffer(rbuf_.data() + body_off, body_bytes)};
     if (!upstream_conn_->stream.try_write(bufs, ec) && !ec) {
-      set_deadline(&upstream_conn_->stream.socket(), u.read_timeout_ms);
+      set_deadline(&upstream_conn_->stream, u.read_timeout_ms);
       co_await upstream_conn_->stream.write(bufs, ec);
       clear_deadline();
     }
     int status = 0;
     std::string_view detail;
     bool ok = !ec;
-    if (ok && !body_complete) {
+    if (ok && !body_complete && grpc_) {
+      // gRPC streams both ways at once (a bidirectional call answers
+      // messages while the client still sends): the rest of the request
+      // body goes up from a second coroutine while this one reads the
+      // response. Other requests keep the simpler half-duplex order.
+      rbeg_ = body_off + body_bytes;
+      pump_.emplace(worker_.io());
+      asio::co_spawn(worker_.io(), pump_request_body(head, decoder, payload), asio::detached);
+    } else if (ok && !body_complete) {
       rbeg_ = body_off + body_bytes;
       ok = co_await stream_request_body(head, decoder, payload, status, detail);
       if (!ok) {
@@ -401,6 +468,17 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     if (ok) {
       sent_ok = true;
       break;
+    }
+    if (pump_) {
+      BodyPump p = co_await stop_body_pump();
+      if (!p.ok && p.status != 0) {
+        // The client side failed first (it went away, or its body was bad).
+        us.balancer->on_request_end(target);
+        reset_upstream();
+        bytes_in_ = payload;
+        co_await respond_problem(p.status, p.detail, false);
+        co_return Outcome::kClose;
+      }
     }
     us.balancer->on_request_end(target);
     upstream_conn_.reset();
@@ -453,6 +531,7 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
                         : resp_decoder.feed(ubuf_.data() + head_end, avail, consumed, pl);
     first = dechunk_ ? decoded : consumed;
     if (res == http::ChunkedDecoder::Result::kError) {
+      co_await stop_body_pump();
       us.balancer->on_request_end(target);
       reset_upstream();
       co_await respond_problem(502, "malformed chunked upstream response", false);
@@ -488,15 +567,20 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
                                         asio::buffer(ubuf_.data() + head_end, first)};
   bool ok = client_.try_write(out, ec);
   if (!ok && !ec) {
-    set_deadline(&client_.socket(), snap.config.limits.idle_timeout.count());
+    set_deadline(&client_, snap.config.limits.idle_timeout.count());
     co_await client_.write(out, ec);
     clear_deadline();
     ok = !ec;
   }
   if (ok) ok = co_await stream_response_body(kind, remaining, resp_decoder, upstream_clean);
+  if (pump_) {
+    BodyPump p = co_await stop_body_pump();
+    if (!p.ok) upstream_clean = false;
+    bytes_in_ = payload;
+  }
   ubuf_.release();
   us.balancer->on_request_end(target);
-  if (ok && upstream_clean && !worker_.draining()) {
+  if (ok && upstream_clean && !worker_.draining() && !upstream_conn_->stream.is_pipe()) {
     worker_.park_upstream(upstream_, target, std::move(upstream_conn_));
   } else {
     upstream_conn_.reset();
@@ -525,7 +609,7 @@ Task<Session::Outcome> Session::switch_protocols(const http::ResponseHead& resp,
                                          asio::buffer(ubuf_.data() + resp.head_size, early)};
   error_code ec;
   if (!client_.try_write(bufs, ec) && !ec) {
-    set_deadline(&client_.socket(), worker_.snapshot().config.limits.idle_timeout.count());
+    set_deadline(&client_, worker_.snapshot().config.limits.idle_timeout.count());
     co_await client_.write(bufs, ec);
     clear_deadline();
   }
@@ -561,7 +645,7 @@ Task<void> Session::tunnel() {
 }
 
 void Session::touch_tunnel() {
-  set_deadline(&client_.socket(), worker_.snapshot().config.limits.idle_timeout.count());
+  set_deadline(&client_, worker_.snapshot().config.limits.idle_timeout.count());
 }
 
 // Either direction ending ends both: WebSocket closes inside the stream

@@ -144,12 +144,14 @@ std::shared_ptr<const Snapshot> compile_snapshot(config::Config cfg,
     cu.hash_key = u.hash_key;
     cu.connect_timeout_ms = u.connect_timeout.count();
     cu.read_timeout_ms = u.read_timeout.count();
+    cu.protocol = u.protocol;
     for (const config::Target& t : u.targets) {
       cu.targets.push_back(
           {t.address.to_string(), resolve(t.address, cfg.file), t.weight, t.address.host});
     }
     if (u.tls) {
-      tls::ClientSettings ts{u.tls->ca, u.tls->cert, u.tls->key, u.tls->verify, false};
+      tls::ClientSettings ts{u.tls->ca, u.tls->cert, u.tls->key, u.tls->verify,
+                             u.protocol == config::UpstreamProtocol::kH2};
       std::string error;
       cu.tls = tls::ClientContext::create(ts, error);
       if (!cu.tls) {

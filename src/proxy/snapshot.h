@@ -38,6 +38,7 @@ struct CompiledUpstream {
   std::string hash_key;  // lower-case header name / cookie name
   int64_t connect_timeout_ms = 1000;
   int64_t read_timeout_ms = 30000;
+  config::UpstreamProtocol protocol = config::UpstreamProtocol::kHttp1;
   std::shared_ptr<const tls::ClientContext> tls;  // null: plain
   std::string tls_server_name;                    // empty: each target's host
 };

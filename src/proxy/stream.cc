@@ -59,6 +59,7 @@ Task<bool> Stream::handshake(error_code& ec) {
 }
 
 std::size_t Stream::read_now(void* p, std::size_t n, error_code& ec) {
+  if (pipe_ != nullptr) return pipe_->read_now(p, n, ec);
   if (ssl_ == nullptr) {
     std::size_t got = socket_.read_some(asio::buffer(p, n), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
@@ -145,6 +146,12 @@ Task<std::size_t> Stream::tls_write(std::vector<asio::const_buffer> bufs, error_
 }
 
 void Stream::close() {
+  if (pipe_ != nullptr) {
+    Pipe* pipe = pipe_;
+    pipe_ = nullptr;
+    pipe->close();
+    return;
+  }
   error_code ec;
   if (ssl_ != nullptr && socket_.is_open() && SSL_is_init_finished(ssl_)) {
     ERR_clear_error();

@@ -11,16 +11,45 @@
 
 #include <array>
 #include <boost/asio/write.hpp>
+#include <vector>
 
 #include "proxy/socket_io.h"
 #include "proxy/task.h"
 
 namespace gatehouse::proxy {
 
+// The in-memory end of an HTTP/2 stream, as the HTTP/1.1 pipeline that
+// serves it sees it (proxy/h2_connection.cc): reads give the request bytes
+// the codec produced, writes go to the codec as the response.
+class Pipe {
+ public:
+  virtual ~Pipe() = default;
+  virtual Task<std::size_t> read_some(boost::asio::mutable_buffer b,
+                                      boost::system::error_code& ec) = 0;
+  virtual std::size_t read_now(void* p, std::size_t n, boost::system::error_code& ec) = 0;
+  // Advances `bufs` past what was taken; true when all was.
+  virtual bool try_write(boost::asio::const_buffer* bufs, std::size_t n,
+                         boost::system::error_code& ec) = 0;
+  virtual Task<std::size_t> write(std::vector<boost::asio::const_buffer> bufs,
+                                  boost::system::error_code& ec) = 0;
+  // Makes the pending read or write fail with operation_aborted (deadlines).
+  virtual void cancel() = 0;
+  // The pipeline is done with the stream (called once).
+  virtual void close() = 0;
+};
+
 class Stream {
  public:
   explicit Stream(Socket socket) : socket_(std::move(socket)) {}
+  // An HTTP/2 stream's pipe; `socket` stays unopened.
+  Stream(Socket socket, Pipe* pipe) : socket_(std::move(socket)), pipe_(pipe) {}
+  Stream(Stream&& other) noexcept
+      : socket_(std::move(other.socket_)), ssl_(other.ssl_), pipe_(other.pipe_) {
+    other.ssl_ = nullptr;
+    other.pipe_ = nullptr;
+  }
   ~Stream() {
+    if (pipe_ != nullptr) pipe_->close();
     if (ssl_ != nullptr) SSL_free(ssl_);
   }
   Stream(const Stream&) = delete;
@@ -28,6 +57,16 @@ class Stream {
 
   Socket& socket() { return socket_; }
   bool tls() const { return ssl_ != nullptr; }
+  bool is_pipe() const { return pipe_ != nullptr; }
+  // Fails the pending read or write with operation_aborted.
+  void cancel() {
+    if (pipe_ != nullptr) {
+      pipe_->cancel();
+      return;
+    }
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+  }
   SSL* ssl() const { return ssl_; }
   // Takes ownership of an SSL already bound to socket()'s descriptor.
   void attach(SSL* ssl) { ssl_ = ssl; }
@@ -37,6 +76,7 @@ class Stream {
 
   // Reads what is available (waiting for at least one byte).
   Task<std::size_t> read_some(boost::asio::mutable_buffer b, boost::system::error_code& ec) {
+    if (pipe_ != nullptr) return pipe_->read_some(b, ec);
     if (ssl_ == nullptr) return socket_.async_read_some(b, await_ec(ec));
     return tls_read_some(b, ec);
   }
@@ -52,6 +92,7 @@ class Stream {
   // Writes what goes out now, advancing `bufs`; true when all went out.
   template <std::size_t N>
   bool try_write(std::array<boost::asio::const_buffer, N>& bufs, boost::system::error_code& ec) {
+    if (pipe_ != nullptr) return pipe_->try_write(bufs.data(), N, ec);
     if (ssl_ == nullptr) return try_write_all(socket_, bufs, ec);
     return tls_try_write(bufs.data(), N, ec);
   }
@@ -60,6 +101,9 @@ class Stream {
   template <std::size_t N>
   Task<std::size_t> write(std::array<boost::asio::const_buffer, N> bufs,
                           boost::system::error_code& ec) {
+    if (pipe_ != nullptr) {
+      return pipe_->write(std::vector<boost::asio::const_buffer>(bufs.begin(), bufs.end()), ec);
+    }
     if (ssl_ == nullptr) return boost::asio::async_write(socket_, bufs, await_ec(ec));
     return tls_write(std::vector<boost::asio::const_buffer>(bufs.begin(), bufs.end()), ec);
   }
@@ -67,7 +111,7 @@ class Stream {
     return write(std::array<boost::asio::const_buffer, 1>{b}, ec);
   }
 
-  // Best-effort close_notify without waiting, then close.
+  // Best-effort close_notify without waiting, then close (a pipe: done).
   void close();
 
  private:
@@ -81,6 +125,7 @@ class Stream {
 
   Socket socket_;
   SSL* ssl_ = nullptr;
+  Pipe* pipe_ = nullptr;
 };
 
 }  // namespace gatehouse::proxy

@@ -5,7 +5,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include "proxy/h2_connection.h"
+#include "proxy/h2_upstream.h"
 #include "proxy/session.h"
+#include "tls/memory.h"
 
 namespace gatehouse::proxy {
 
@@ -97,6 +100,7 @@ void Worker::run() {
   schedule_tick();
   io_.run();
   log_.submit(log_buffer_);
+  tls::release_thread_cache();
 }
 
 static uint64_t address_key(const asio::ip::address& address) {
@@ -169,12 +173,23 @@ void Worker::on_tick() {
     s->check_deadline(now);
     s = next;
   }
+  for (H2Connection* c = h2_connections_.front(); c != nullptr;) {
+    H2Connection* next = core::IntrusiveList<H2Connection>::next(c);
+    c->check_deadline(now);
+    c = next;
+  }
   for (UpstreamState& u : upstreams_) {
     for (TargetState& t : u.targets) {
       // idle is LIFO: the oldest connections are at the front.
       std::size_t stale = 0;
       while (stale < t.idle.size() && now - t.idle[stale]->idle_since_ms > kUpstreamIdleMs) ++stale;
       if (stale) t.idle.erase(t.idle.begin(), t.idle.begin() + static_cast<long>(stale));
+      std::erase_if(t.h2, [now](const auto& c) {
+        if (c->dead()) return true;
+        if (!c->ready() || !c->idle() || now - c->idle_since_ms() <= kUpstreamIdleMs) return false;
+        c->shutdown();  // its GOAWAY goes out; it ends on its own
+        return true;
+      });
     }
   }
   if (!log_buffer_.empty()) log_.submit(log_buffer_);
@@ -200,6 +215,20 @@ void Worker::spawn_session(std::unique_ptr<Session> session) {
 
 void Worker::add_session(Session* s) { sessions_.push_back(s); }
 void Worker::remove_session(Session* s) { sessions_.remove(s); }
+void Worker::add_h2(H2Connection* c) { h2_connections_.push_back(c); }
+void Worker::remove_h2(H2Connection* c) { h2_connections_.remove(c); }
+
+std::shared_ptr<H2Upstream> Worker::h2_upstream(int upstream, int target) {
+  TargetState& t =
+      upstreams_[static_cast<std::size_t>(upstream)].targets[static_cast<std::size_t>(target)];
+  std::erase_if(t.h2, [](const auto& c) { return c->dead(); });
+  for (const auto& c : t.h2) {
+    if (!c->ready() || c->can_open()) return c;
+  }
+  const CompiledUpstream& u = snapshot_->upstreams[static_cast<std::size_t>(upstream)];
+  t.h2.push_back(H2Upstream::connect(*this, u, u.targets[static_cast<std::size_t>(target)]));
+  return t.h2.back();
+}
 
 void Worker::park_upstream(int upstream, int target, std::unique_ptr<UpstreamConnection> c) {
   TargetState& t =
@@ -216,6 +245,11 @@ void Worker::close_idle_sessions() {
     s->close_if_idle();
     s = next;
   }
+  for (H2Connection* c = h2_connections_.front(); c != nullptr;) {
+    H2Connection* next = core::IntrusiveList<H2Connection>::next(c);
+    c->close_if_idle();
+    c = next;
+  }
 }
 
 void Worker::begin_drain() { drain_requested_.store(true, std::memory_order_release); }
@@ -228,7 +262,10 @@ void Worker::drain() {
   close_acceptors();
   close_idle_sessions();
   for (UpstreamState& u : upstreams_) {
-    for (TargetState& t : u.targets) t.idle.clear();
+    for (TargetState& t : u.targets) {
+      t.idle.clear();
+      for (const auto& c : t.h2) c->shutdown();
+    }
   }
 }
 
@@ -244,8 +281,17 @@ void Worker::shut_down() {
     s->abort();
     s = next;
   }
+  for (H2Connection* c = h2_connections_.front(); c != nullptr;) {
+    H2Connection* next = core::IntrusiveList<H2Connection>::next(c);
+    c->abort();
+    c = next;
+  }
   for (UpstreamState& u : upstreams_) {
-    for (TargetState& t : u.targets) t.idle.clear();
+    for (TargetState& t : u.targets) {
+      t.idle.clear();
+      for (const auto& c : t.h2) c->abort();
+      t.h2.clear();
+    }
   }
   // Its reader keeps the loop busy; calls still in flight complete as failed.
   redis_.reset();

@@ -31,6 +31,8 @@
 namespace gatehouse::proxy {
 
 class Session;
+class H2Connection;
+class H2Upstream;
 
 // One of the config's listeners, as this worker accepts on it (each worker
 // binds its own SO_REUSEPORT socket per listener).
@@ -44,7 +46,11 @@ struct WorkerListener {
 // A connection to an upstream target, idle in a pool or lent to a session.
 struct UpstreamConnection {
   explicit UpstreamConnection(boost::asio::io_context& io) : stream(Socket(io)) {}
-  Stream stream;  // TLS on top when the upstream has `tls`
+  // One stream of a multiplexed HTTP/2 connection, which `owner` keeps alive.
+  UpstreamConnection(boost::asio::io_context& io, Pipe* pipe, std::shared_ptr<void> owner)
+      : owner(std::move(owner)), stream(Socket(io), pipe) {}
+  std::shared_ptr<void> owner;  // declared first: outlives `stream`
+  Stream stream;                // TLS on top when the upstream has `tls`; a Pipe for HTTP/2
   int64_t idle_since_ms = 0;
   uint64_t requests = 0;
 };
@@ -52,6 +58,7 @@ struct UpstreamConnection {
 struct TargetState {
   int64_t avoid_until_ms = 0;                             // connect refused: not chosen before this
   std::vector<std::unique_ptr<UpstreamConnection>> idle;  // LIFO: warmest first
+  std::vector<std::shared_ptr<H2Upstream>> h2;            // protocol h2c/h2: multiplexed
 };
 
 struct UpstreamState {
@@ -100,6 +107,11 @@ class Worker {
   void spawn_session(std::unique_ptr<Session> session);
   void add_session(Session* s);
   void remove_session(Session* s);
+  void add_h2(H2Connection* c);
+  void remove_h2(H2Connection* c);
+  // An HTTP/2 connection to the target that can take a stream (or is still
+  // connecting), opening one when none can.
+  std::shared_ptr<H2Upstream> h2_upstream(int upstream, int target);
   // Gives an upstream connection back to its target's idle pool.
   void park_upstream(int upstream, int target, std::unique_ptr<UpstreamConnection> c);
   // A session gave its read buffer back because its client went idle.
@@ -131,6 +143,7 @@ class Worker {
   ExchangePool exchanges_;
   std::vector<UpstreamState> upstreams_;
   core::IntrusiveList<Session> sessions_;
+  core::IntrusiveList<H2Connection> h2_connections_;
   std::string log_buffer_;
   bool draining_ = false;
   bool stopped_ = false;

@@ -404,9 +404,37 @@ def read_json_lines(path):
     return entries
 
 
+class Listener(NamedTuple):
+    host: str
+    port: int
+    tls: bool
+
+
+def _split_addr(addr):
+    host, _, port = str(addr).rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _listeners_from_text(text):
+    """The `listeners:` entries of a config text: [Listener]. Only the block
+    style the tests write: `- listen: ADDR` items, `tls:` anywhere inside."""
+    out = []
+    m = re.search(r"^listeners:[ \t]*\n((?:[ \t]+.*\n?|[ \t]*\n)*)", text, re.M)
+    if not m:
+        return out
+    items = re.split(r"^\s*-\s+(?=listen:)", m.group(1), flags=re.M)
+    for item in items[1:]:
+        am = re.match(r"listen:\s*\"?([^\s\"]+)\"?", item)
+        if am:
+            host, port = _split_addr(am.group(1))
+            out.append(Listener(host, port, re.search(r"^\s*tls:", item, re.M) is not None))
+    return out
+
+
 class Gateway:
     def __init__(self, proc, config_path, config_text, host, port, admin_port,
-                 access_log_path, stdout_path, stderr_path):
+                 access_log_path, stdout_path, stderr_path, listeners=()):
+        self.listeners = list(listeners)  # every listening socket: Listener(host, port, tls)
         self.proc = proc
         self.config_path = config_path
         self.config_text = config_text
@@ -422,6 +450,20 @@ class Gateway:
     @property
     def pid(self):
         return self.proc.pid
+
+    @property
+    def tls_ports(self):
+        return [l.port for l in self.listeners if l.tls]
+
+    @property
+    def plain_ports(self):
+        return [l.port for l in self.listeners if not l.tls]
+
+    @property
+    def tls_port(self):
+        """The first TLS listener's port (fails when the config has none)."""
+        assert self.tls_ports, "this gateway has no TLS listener"
+        return self.tls_ports[0]
 
     def url(self, path="/"):
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -507,7 +549,8 @@ def gateway(procs, tmp_path):
     started = []
     counter = [0]
 
-    def start(config, *, workers=2, admin=True, access_log="file", wait=True):
+    def start(config, *, workers=2, admin=True, access_log="file", wait=True, listen=True):
+        """listen=False: no default `listen:` (a config with only `listeners:`)."""
         require_binary(GATEHOUSE_BIN)
         counter[0] += 1
         n = counter[0]
@@ -520,6 +563,8 @@ def gateway(procs, tmp_path):
         }
         if admin:
             defaults["admin"] = {"listen": f"127.0.0.1:{free_port()}"}
+        if not listen:
+            del defaults["listen"]
         if isinstance(config, dict):
             merged = dict(defaults)
             merged.update(config)
@@ -528,9 +573,19 @@ def gateway(procs, tmp_path):
             present = _top_level_keys(config)
             head = {k: v for k, v in defaults.items() if k not in present}
             text = to_yaml(head) + config
+        listeners = []
         m = re.search(r"^listen:\s*\"?([^\s\"]+)\"?\s*$", text, re.M)
-        host, _, port = m.group(1).rpartition(":")
-        host = host.strip("[]")
+        if m:
+            listeners.append(Listener(*_split_addr(m.group(1)), False))
+        if isinstance(config, dict) and config.get("listeners"):
+            listeners += [Listener(*_split_addr(l["listen"]), bool(l.get("tls")))
+                          for l in config["listeners"]]
+        else:
+            listeners += _listeners_from_text(text)
+        assert listeners, "the config has neither `listen:` nor `listeners:`"
+        # gw.host/gw.port: the `listen:` listener, else the first plain one, else the first.
+        main = next((l for l in listeners if not l.tls), listeners[0])
+        host, port = main.host, main.port
         am = re.search(r"^admin:\s*\n\s+listen:\s*\"?([^\s\"]+)\"?", text, re.M)
         admin_port = int(am.group(1).rpartition(":")[2]) if am else None
         lm = re.search(r"^access_log:\s*\"?([^\s\"]+)\"?", text, re.M)
@@ -544,11 +599,11 @@ def gateway(procs, tmp_path):
             proc = procs.spawn([GATEHOUSE_BIN, "run", "-c", str(config_path)],
                                stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         gw = Gateway(proc, str(config_path), text, host, int(port), admin_port, log_path,
-                     str(stdout_path), str(stderr_path))
+                     str(stdout_path), str(stderr_path), listeners)
         started.append(gw)
         if wait:
             deadline = time.monotonic() + START_TIMEOUT
-            while not port_accepts(gw.port, host=host):
+            while not all(port_accepts(l.port, host=l.host) for l in listeners):
                 if proc.poll() is not None:
                     gw.stopped = True
                     pytest.fail(f"gatehouse exited with {proc.returncode} before listening:\n"
