@@ -56,6 +56,8 @@ def machine(repo, gatehouse_binary):
         "nginx": _first_line(_cmd(["nginx", "-v"])).replace("nginx version: ", ""),
         "haproxy": _first_line(_cmd(["haproxy", "-v"])).replace("HAProxy version ", "HAProxy "),
         "wrk": wrk.split(" [")[0],
+        "h2load": _first_line(_cmd(["h2load", "--version"])),
+        "openssl": _first_line(_cmd(["openssl", "version"])),
         "python": platform.python_version(),
         "gatehouse": gh,
     }
@@ -90,12 +92,13 @@ def ratio_pairs(scenario, servers):
     return [("gatehouse", b) for b in RATIO_BASES if b in servers]
 
 
-def _target_cell(scenario, kind, subject, value, flagged, smoke):
-    """The "target" cell of a ratio row: the scenario's minimum for it, met or not."""
+def _target_cell(scenario, kind, subject, base, value, flagged, smoke):
+    """The "target" cell of a ratio row: the scenario's minimum for it, met or not.
+    A target names the subject (every row of it) or "subject/base" (that row only)."""
     cells = []
     labels = dict((key, label) for label, key in kind.ratios)
     for server, key, minimum in scenario.targets:
-        if server != subject:
+        if server not in (subject, f"{subject}/{base}"):
             continue
         text = f"{labels.get(key, key)} ≥ {minimum:g}"
         v = value.get(key)
@@ -152,7 +155,7 @@ def scenario_section(scenario, kind, description, aggregates, servers, notes, sm
                      for _, key in kind.ratios]
             row = f"| {subject}/{base} | " + " | ".join(cells) + " |"
             if with_targets:
-                row += f" {_target_cell(scenario, kind, subject, values, flagged, smoke)} |"
+                row += f" {_target_cell(scenario, kind, subject, base, values, flagged, smoke)} |"
             lines.append(row)
         lines.append("")
         if any_flagged:

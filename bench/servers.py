@@ -10,6 +10,11 @@ A server may need credentials on every request (the Gatehouse auth variants):
 its `request_headers` are sent by the readiness check and by every client
 (wrk -H, the Python clients' --header).
 
+A scenario may put the servers behind TLS (options {"tls": True}, and
+{"http2": True} for ALPN h2): nginx, HAProxy and Gatehouse then listen with
+the run's certificate (tls_setup.py) and the readiness check asks over HTTPS,
+verifying that certificate (and, with http2, that ALPN picks h2).
+
 A server may need a Redis (the gatehouse-rl-redis variant, `needs_redis`): the
 Stack starts one redis-server per stack, pinned like the backend (never on the
 server under test's CPU), hands it to those servers as `redis` and stops it
@@ -25,10 +30,12 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
 import proc_stats
+import tls_setup
 
 HOST = "127.0.0.1"
 # About 90 bytes of JSON, the "small JSON" every GET scenario fetches.
@@ -200,11 +207,13 @@ def accepts(port, timeout=1.0):
         return False
 
 
-def wait_ready(proc, port, timeout=15.0, path="/", headers=None, expect_header=None):
+def wait_ready(proc, port, timeout=15.0, path="/", headers=None, expect_header=None, ssl_context=None):
     """Waits until port accepts and answers GET path (with headers) with a 2xx; raises StartError.
 
     expect_header: (name, value) the 2xx answer must carry (proof that a plugin
-    is really on the route), else StartError at once."""
+    is really on the route), else StartError at once.
+    ssl_context: ask over HTTPS with this client context (it verifies that the
+    server presents the run's certificate)."""
     deadline = time.monotonic() + timeout
     while True:
         if not proc.alive():
@@ -219,7 +228,10 @@ def wait_ready(proc, port, timeout=15.0, path="/", headers=None, expect_header=N
     last = None
     while time.monotonic() < deadline + 5:
         try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=5)
+            if ssl_context is not None:
+                conn = http.client.HTTPSConnection(HOST, port, timeout=5, context=ssl_context)
+            else:
+                conn = http.client.HTTPConnection(HOST, port, timeout=5)
             conn.request("GET", path, headers=headers or {})
             resp = conn.getresponse()
             body = resp.read()
@@ -233,11 +245,26 @@ def wait_ready(proc, port, timeout=15.0, path="/", headers=None, expect_header=N
                 return
             last = f"GET {path} answered {resp.status}: {body[:200]!r}"
         except (OSError, http.client.HTTPException) as e:
-            last = f"GET {path} failed: {type(e).__name__}: {e}"
+            last = f"{'HTTPS ' if ssl_context is not None else ''}GET {path} failed: {type(e).__name__}: {e}"
+            if isinstance(e, ssl.SSLError):
+                last += " (no TLS on this port, or another certificate?)"
         if not proc.alive():
             break
         time.sleep(0.2)
     raise StartError(f"{last} {proc.log_tail()}".strip())
+
+
+def check_alpn(port, ssl_context, want):
+    """Raises StartError unless a TLS handshake offering only `want` (e.g. "h2") negotiates it by ALPN."""
+    try:
+        with socket.create_connection((HOST, port), timeout=5) as raw:
+            with ssl_context.wrap_socket(raw, server_hostname=HOST) as tls:
+                got = tls.selected_alpn_protocol()
+    except OSError as e:
+        raise StartError(f"TLS handshake offering ALPN {want!r} failed: {type(e).__name__}: {e}")
+    if got != want:
+        raise StartError(f"offered only {want!r} by ALPN, the server chose {got!r}: "
+                         f"{'HTTP/2 over TLS is not enabled' if want == 'h2' else 'protocol not offered'}")
 
 
 def _write(path, text):
@@ -450,8 +477,12 @@ class Server:
             argv = self.configure(backend, scenario)
             self.proc = Process(self.name, argv, self.dir, self.cpu)
             try:
+                tls = self.tls(scenario)
                 wait_ready(self.proc, self.port, timeout=self.ready_timeout, headers=self.request_headers,
-                           expect_header=self.expect_header)
+                           expect_header=self.expect_header,
+                           ssl_context=tls.ssl_context(["http/1.1"]) if tls else None)
+                if tls and scenario.options.get("http2"):
+                    check_alpn(self.port, tls.ssl_context(["h2"]), "h2")
                 return
             except StartError as e:
                 self.proc.stop()
@@ -459,6 +490,15 @@ class Server:
                     raise
 
     ready_timeout = 15.0
+
+    def tls(self, scenario):
+        """The run's TlsMaterial when the scenario listens with TLS (options {"tls": True}), else None."""
+        if not scenario.options.get("tls"):
+            return None
+        try:
+            return tls_setup.tls_material(self.options)
+        except tls_setup.TlsSetupError as e:
+            raise StartError(str(e))
 
     def configure(self, backend, scenario):
         raise NotImplementedError
@@ -514,15 +554,29 @@ class Nginx(Server):
     def configure(self, backend, scenario):
         d = self.dir
         conf = os.path.join(d, "nginx.conf")
+        tls = self.tls(scenario)
+        listen = f"listen {HOST}:{self.port} backlog=4096;"
+        if tls:
+            # nginx 1.22: `http2` is a flag of the listen directive. Sessions:
+            # nginx's defaults (tickets on, no session cache); the clients
+            # never resume (tls_setup.py).
+            listen = f"""listen {HOST}:{self.port} ssl{' http2' if scenario.options.get('http2') else ''} backlog=4096;
+        ssl_certificate {tls.cert};
+        ssl_certificate_key {tls.key};
+        ssl_protocols TLSv1.2 TLSv1.3;"""
+        # Idle upstream connections nginx keeps: 64 unless the scenario has
+        # more requests in flight (HTTP/2 streams), else every request over
+        # the cap would open and close a backend connection.
+        keepalive = scenario.options.get("upstream_keepalive", 64)
         _write(conf, _nginx_common(d) + f"""http {{
 {_nginx_http_common(d)}    upstream backend {{
         server {HOST}:{backend.port};
-        keepalive 64;
+        keepalive {keepalive};
         keepalive_requests 1000000;
         keepalive_timeout 300s;
     }}
     server {{
-        listen {HOST}:{self.port} backlog=4096;
+        {listen}
         location / {{
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -550,6 +604,13 @@ class HAProxy(Server):
         # lower, run with what there is (a full tcp-mode proxy of N connections
         # needs 2N descriptors, an idle http-mode client connection one).
         strict = "    no strict-limits\n" if FD_LIMIT < 2 * MAX_CONNS + 1000 else ""
+        tls = self.tls(scenario)
+        bind = f"{HOST}:{self.port}"
+        if tls:
+            # Certificate and key in one PEM; sessions: HAProxy's defaults
+            # (tickets on, a 20,000-entry cache); the clients never resume.
+            alpn = "h2,http/1.1" if scenario.options.get("http2") else "http/1.1"
+            bind += f" ssl crt {tls.combined} alpn {alpn} ssl-min-ver TLSv1.2"
         _write(conf, f"""global
     nbthread 1
     maxconn {MAX_CONNS}
@@ -563,7 +624,7 @@ defaults
     timeout server 300s
 {http_only}
 frontend fe
-    bind {HOST}:{self.port}
+    bind {bind}
     default_backend be
 
 backend be
@@ -631,7 +692,14 @@ class Gatehouse(Server):
         binary = self.options["gatehouse"]
         if not os.path.isfile(binary) or not os.access(binary, os.X_OK):
             raise StartError(f"binary {binary} not found (not built yet?)")
-        super().start(backend, scenario)
+        try:
+            super().start(backend, scenario)
+        except StartError as e:
+            if not scenario.options.get("tls"):
+                raise
+            what = "a TLS listener with HTTP/2 (ALPN h2)" if scenario.options.get("http2") else "a TLS listener"
+            raise StartError(f"with {what} (`listeners: [{{listen, tls: {{certificates, min_version}}}}]`; "
+                             f"--keep-tmp keeps its config): {e}")
 
     def configure(self, backend, scenario):
         admin_port = free_ports(2)
@@ -639,8 +707,17 @@ class Gatehouse(Server):
         conf = os.path.join(self.dir, "gatehouse.yaml")
         top, plugins, self.request_headers = self.extras()
         plugins = f", plugins: [{plugins}]" if plugins else ""
-        _write(conf, f"""listen: {HOST}:{self.port}
-workers: 1
+        listen = f"listen: {HOST}:{self.port}\n"
+        tls = self.tls(scenario)
+        if tls:
+            # The TLS listener (ALPN: Gatehouse offers h2 and http/1.1).
+            listen = f"""listeners:
+  - listen: {HOST}:{self.port}
+    tls:
+      certificates: [{{cert: {_yaml(tls.cert)}, key: {_yaml(tls.key)}}}]
+      min_version: "1.2"
+"""
+        _write(conf, f"""{listen}workers: 1
 access_log: off
 admin: {{listen: {HOST}:{admin_port}}}
 upstreams:

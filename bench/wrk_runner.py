@@ -37,11 +37,11 @@ def parse(text):
     return out
 
 
-def run(url, connections, duration, script=None, cpu=None, timeout_s="5s", headers=None):
+def run(url, connections, duration, script=None, cpu=None, timeout_s="5s", headers=None, env=None):
     """Runs wrk -t1 and returns parse() of its output plus the command line.
 
     headers: {name: value} added to every request (wrk -H; a script's
-    wrk.headers starts from them).
+    wrk.headers starts from them). env: wrk's environment (default: ours).
 
     Raises RuntimeError (with wrk's stderr) if wrk fails or prints no report.
     """
@@ -54,7 +54,7 @@ def run(url, connections, duration, script=None, cpu=None, timeout_s="5s", heade
     if script:
         cmd += ["-s", script]
     cmd.append(url)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, env=env)
     try:
         result = parse(proc.stdout)
     except ValueError as e:
