@@ -628,6 +628,7 @@ ChunkedDecoder::Result ChunkedDecoder::run(const char* data, std::size_t size,
           state_ = State::kFinalLf;
         } else if (is_tchar(c)) {
           state_ = State::kTrailerName;
+          if (trailers_ != nullptr) trailers_->push_back(c);
         } else {
           return fail("malformed trailer field");
         }
@@ -642,6 +643,7 @@ ChunkedDecoder::Result ChunkedDecoder::run(const char* data, std::size_t size,
           return fail("malformed trailer field");
         }
         if (++trailer_bytes_ > kMaxTrailers) return fail("trailer section too large");
+        if (trailers_ != nullptr) trailers_->push_back(c);
         ++i;
         break;
       case State::kTrailerLine:
@@ -651,11 +653,13 @@ ChunkedDecoder::Result ChunkedDecoder::run(const char* data, std::size_t size,
           return fail("invalid character in trailer field");
         }
         if (++trailer_bytes_ > kMaxTrailers) return fail("trailer section too large");
+        if (trailers_ != nullptr) trailers_->push_back(c);
         ++i;
         break;
       case State::kTrailerLf:
         if (c != '\n') return fail("trailer line not ended by CRLF");
         state_ = State::kTrailerStart;
+        if (trailers_ != nullptr) trailers_->push_back(c);
         ++i;
         break;
       case State::kFinalLf:

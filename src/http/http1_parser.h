@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace gatehouse::http {
@@ -145,6 +146,10 @@ class ChunkedDecoder {
                 std::size_t& out_len);
   std::string_view error() const { return error_; }
   bool done() const { return state_ == State::kDone; }
+  // From now on, appends the trailer section's field lines to *out as they
+  // pass ("Name: value\r\n" each, as received; null: stop). gRPC-Web turns
+  // them into its trailer frame.
+  void capture_trailers(std::string* out) { trailers_ = out; }
 
  private:
   enum class State : uint8_t {
@@ -171,6 +176,7 @@ class ChunkedDecoder {
   std::size_t line_bytes_ = 0;  // bytes on the current size/extension/trailer line
   std::size_t trailer_bytes_ = 0;
   std::string_view error_;
+  std::string* trailers_ = nullptr;
 };
 
 }  // namespace gatehouse::http

@@ -1,6 +1,7 @@
 #include "plugins/registry.h"
 
 #include "plugins/auth/authenticator.h"
+#include "plugins/grpc/grpc_web.h"
 #include "plugins/headers/headers_plugin.h"
 #include "plugins/protection/protection.h"
 #include "plugins/ratelimit/ratelimit_plugins.h"
@@ -23,6 +24,7 @@ constexpr PluginKind kKinds[] = {
     {"security_headers", &protection::create_security_headers},
     {"rate_limit", &ratelimit::create_rate_limit},
     {"concurrency_limit", &ratelimit::create_concurrency_limit},
+    {"grpc_web", &grpc_web::create},
 };
 
 }  // namespace

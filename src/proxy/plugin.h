@@ -80,6 +80,9 @@ struct RequestState {
   std::string client_ip;
   // Called when the request ends, whatever happened (concurrency_limit).
   std::vector<std::pair<void (*)(void*), void*>> on_end;
+  // A gRPC-Web request the route translates (the grpc_web plugin): the
+  // engine re-frames its body and the gRPC answer (session_grpc_web.cc).
+  bool grpc_web = false;
   void reset() {
     end();  // a request that ended without finishing still releases what it held
     identity.reset();
@@ -87,6 +90,7 @@ struct RequestState {
     log_detail.clear();
     response_headers.clear();
     client_ip.clear();
+    grpc_web = false;
   }
   void end() {
     for (auto& [fn, arg] : on_end) fn(arg);

@@ -84,10 +84,11 @@ constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 // names websocket and Connection carries the upgrade token. Other upgrades
 // (h2c, TLS) are not offered: their Upgrade is dropped as hop-by-hop.
 // gRPC and gRPC-Web requests: errors are answered in gRPC form.
-bool is_grpc(const http::RequestHead& head) {
+bool is_grpc(const http::RequestHead& head, std::string_view& content_type) {
   for (std::size_t i = 0; i < head.header_count; ++i) {
     const http::Header& h = head.headers[i];
     if (h.name.size() == 12 && http::iequals(h.name, "content-type")) {
+      content_type = h.value;
       std::string_view v = h.value;
       return v.size() >= 16 && http::iequals(v.substr(0, 16), "application/grpc");
     }
@@ -488,6 +489,7 @@ void Session::begin_request() {
   ex_->state.reset();
   upgrade_ = false;
   grpc_ = false;
+  grpc_web_type_ = {};
 }
 
 Task<Session::Outcome> Session::serve(http::RequestHead& head) {
@@ -495,7 +497,9 @@ Task<Session::Outcome> Session::serve(http::RequestHead& head) {
   ex_->method.assign(head.method);
   ex_->raw_path.assign(head.path);
   assign_request_id(head.request_id);
-  grpc_ = is_grpc(head);
+  std::string_view content_type;
+  grpc_ = is_grpc(head, content_type);
+  if (grpc_) grpc_web_type_ = plugins::grpc_web::parse_content_type(content_type);
   bool has_body = head.facts.body != BodyKind::kNone;
   const auto& limits = snap.config.limits;
 
@@ -657,7 +661,8 @@ Task<void> Session::respond_grpc_error(int status, std::string_view detail, bool
       break;
   }
   ReplyHeaders headers;
-  headers.emplace_back("Content-Type", "application/grpc");
+  // gRPC-Web clients get their own content type back (grpc-web or -text).
+  headers.emplace_back("Content-Type", plugins::grpc_web::client_content_type(grpc_web_type_));
   headers.emplace_back("grpc-status", std::to_string(code));
   // grpc-message is percent-encoded (gRPC over HTTP/2, "Responses").
   std::string message;

@@ -14,6 +14,7 @@
 #include "core/intrusive_list.h"
 #include "core/ip.h"
 #include "http/http1_parser.h"
+#include "plugins/grpc/grpc_web_codec.h"
 #include "proxy/exchange.h"
 #include "proxy/h2_connection.h"
 #include "proxy/plugin.h"
@@ -69,6 +70,17 @@ class Session : public core::ListHook<Session> {
                                  uint64_t& payload, int& status, std::string_view& detail);
   Task<bool> stream_response_body(http::BodyKind kind, uint64_t remaining,
                                   http::ChunkedDecoder& decoder, bool& upstream_clean);
+  // gRPC-Web (the grpc_web plugin; session_grpc_web.cc): a text-mode request
+  // body read whole and base64-decoded into `body`; a gRPC answer re-framed.
+  Task<bool> read_grpc_web_text(http::RequestHead& head, std::size_t body_off,
+                                std::size_t& body_bytes, uint64_t& payload, std::string& body,
+                                int& status, std::string_view& detail);
+  // 0: not a gRPC answer (passed on untouched); 1: no body (only the
+  // content type changes); 2: a body to re-frame with stream_grpc_web_body.
+  static int grpc_web_response(const http::ResponseHead& resp, http::BodyKind kind);
+  Task<bool> stream_grpc_web_body(http::BodyKind kind, uint64_t remaining, std::size_t off,
+                                  std::size_t avail, http::ChunkedDecoder& decoder,
+                                  bool& upstream_clean);
   void reset_upstream();
   Task<bool> upstream_handshake(const CompiledUpstream& u, const CompiledTarget& t);
   static void park(std::unique_ptr<Session> self);
@@ -142,8 +154,11 @@ class Session : public core::ListHook<Session> {
   bool peer_verified_ = false;  // TLS: the client presented a certificate that verified
   bool counted_ = true;         // in open_connections (HTTP/2 streams are not)
   bool secure_ = false;         // the client connection is TLS (X-Forwarded-Proto: https)
-  SSL* tls_info_ = nullptr;     // the client connection's TLS (a stream's: its connection's)
-  std::string client_ip_;       // the peer's address, as text
+  // The current request's gRPC-Web content type (per request; kept here, in
+  // what was padding, so that a Session does not grow).
+  plugins::grpc_web::ContentType grpc_web_type_;
+  SSL* tls_info_ = nullptr;  // the client connection's TLS (a stream's: its connection's)
+  std::string client_ip_;    // the peer's address, as text
   core::IpAddr peer_;
   uint64_t ip_key_ = 0;
 

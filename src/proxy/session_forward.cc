@@ -318,7 +318,22 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   bool body_complete = true;
   http::ChunkedDecoder decoder;
   bool expect = head.expect_continue;
-  if (head.facts.body == BodyKind::kLength) {
+  // gRPC-Web text (the grpc_web plugin): the body is read whole and
+  // base64-decoded first; it goes up with a content-length.
+  const bool web_text = ex_->state.grpc_web &&
+                        grpc_web_type_.mode == plugins::grpc_web::Mode::kText &&
+                        head.facts.body != BodyKind::kNone;
+  std::string web_body;
+  if (web_text) {
+    int status = 0;
+    std::string_view detail;
+    if (!co_await read_grpc_web_text(head, body_off, body_bytes, payload, web_body, status,
+                                     detail)) {
+      bytes_in_ = payload;
+      co_await respond_problem(status, detail, false);
+      co_return Outcome::kClose;
+    }
+  } else if (head.facts.body == BodyKind::kLength) {
     uint64_t avail = rend_ - body_off;
     body_bytes = static_cast<std::size_t>(std::min<uint64_t>(avail, head.facts.content_length));
     payload = body_bytes;
@@ -435,8 +450,9 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
       }
     }
     us.balancer->on_request_start(target);
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(ex_->out_head),
-                                           asio::buffer(rbuf_.data() + body_off, body_bytes)};
+    std::array<asio::const_buffer, 2> bufs{
+        asio::buffer(ex_->out_head),
+        web_text ? asio::buffer(web_body) : asio::buffer(rbuf_.data() + body_off, body_bytes)};
     if (!upstream_conn_->stream.try_write(bufs, ec) && !ec) {
       set_deadline(&upstream_conn_->stream, u.read_timeout_ms);
       co_await upstream_conn_->stream.write(bufs, ec);
@@ -511,13 +527,19 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   dechunk_ = kind == BodyKind::kChunked && head.minor_version == 0;
   bool client_keep =
       head.keep_alive && !worker_.draining() && kind != BodyKind::kUntilClose && !dechunk_;
+  // gRPC-Web: a gRPC answer goes back with the request's gRPC-Web content
+  // type, its body re-framed (chunked, or close-delimited for HTTP/1.0).
+  int web = ex_->state.grpc_web ? grpc_web_response(resp, kind) : 0;
+  if (web == 2) client_keep = head.keep_alive && !worker_.draining() && !client_http10_;
   std::size_t head_end = resp.head_size;
   std::size_t avail = ulen - head_end;
   std::size_t first = avail;
   bool upstream_clean = resp.keep_alive;
   http::ChunkedDecoder resp_decoder;
   uint64_t remaining = 0;
-  if (kind == BodyKind::kLength) {
+  if (web == 2) {
+    first = 0;  // stream_grpc_web_body takes the body bytes from ubuf_
+  } else if (kind == BodyKind::kLength) {
     first = static_cast<std::size_t>(std::min<uint64_t>(avail, resp.facts.content_length));
     remaining = resp.facts.content_length - first;
     if (avail > first) upstream_clean = false;
@@ -557,10 +579,17 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
       (*it)->on_response_headers(ctx, resp.status, ex_->edits);
     }
     for (const auto& h : ex_->state.response_headers) ex_->edits.set.push_back(h);
+    if (web != 0) {
+      ex_->edits.set.emplace_back("Content-Type",
+                                  plugins::grpc_web::client_content_type(grpc_web_type_));
+      if (web == 2) ex_->edits.remove.emplace_back("Content-Length");
+    }
     edits = &ex_->edits;
   }
   if (resp.status == 101) co_return co_await switch_protocols(resp, ulen, target, edits);
-  build_client_head(ex_->out_head, resp, dechunk_ ? BodyKind::kUntilClose : kind,
+  BodyKind client_kind = dechunk_ ? BodyKind::kUntilClose : kind;
+  if (web == 2) client_kind = client_http10_ ? BodyKind::kUntilClose : BodyKind::kChunked;
+  build_client_head(ex_->out_head, resp, client_kind,
                     std::string_view(ex_->request_id, ex_->request_id_len), client_keep, edits);
   int status = resp.status;
   std::array<asio::const_buffer, 2> out{asio::buffer(ex_->out_head),
@@ -572,7 +601,12 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     clear_deadline();
     ok = !ec;
   }
-  if (ok) ok = co_await stream_response_body(kind, remaining, resp_decoder, upstream_clean);
+  if (ok && web == 2) {
+    ok = co_await stream_grpc_web_body(kind, resp.facts.content_length, head_end, avail,
+                                       resp_decoder, upstream_clean);
+  } else if (ok) {
+    ok = co_await stream_response_body(kind, remaining, resp_decoder, upstream_clean);
+  }
   if (pump_) {
     BodyPump p = co_await stop_body_pump();
     if (!p.ok) upstream_clean = false;

@@ -1,10 +1,8 @@
 """gRPC through the gateway: client -> gateway (h2c with prior knowledge, or
 h2 over TLS) -> grpcio backend (upstream `protocol: h2c`). Unary and
 bidirectional streaming calls, trailers passed through, gateway-made errors
-in gRPC form (HTTP 200 + grpc-status), and gRPC-Web (binary and text)
-translated by the `grpc_web` plugin."""
+in gRPC form (HTTP 200 + grpc-status). gRPC-Web: test_grpc_web.py."""
 
-import base64
 import queue
 import urllib.parse
 
@@ -13,31 +11,10 @@ import pytest
 import requests
 
 from conftest import HTTP_TIMEOUT, assert_problem, closed_port
-from tls_support import (API_NAME, FAIL_TRAILER, GRPC_PREFIX, TRAILER_BIN, TRAILER_TEXT,  # noqa: F401
-                         H2Client, b64_segments_decode, client_context, grpc_backend, grpc_channel,
-                         grpc_frame, grpc_frames, grpc_mods, grpc_request_headers, grpc_stub,
-                         grpc_web_trailers, listener, pki, tls_block, with_listeners)
-
-API_KEY = "k-acme-123456"
-BLOCKED_KEY = "k-blocked-123456"
-CONSUMERS = [{"name": "acme", "groups": ["partners"], "api_keys": [API_KEY]},
-             {"name": "blocked", "groups": ["banned"], "api_keys": [BLOCKED_KEY]}]
-
-
-def grpc_config(target, plugins=None, upstream_extra=None, extra=None):
-    up = {"targets": [target if isinstance(target, str) else target.addr], "protocol": "h2c"}
-    up.update(upstream_extra or {})
-    route = {"name": "orders", "match": {"path_prefix": GRPC_PREFIX}, "upstream": "orders"}
-    if plugins:
-        route["plugins"] = plugins
-    cfg = {"upstreams": {"orders": up}, "consumers": CONSUMERS, "routes": [route]}
-    cfg.update(extra or {})
-    return cfg
-
-
-@pytest.fixture
-def gb(grpc_backend):
-    return grpc_backend()
+from tls_support import (API_KEY, API_NAME, BLOCKED_KEY, FAIL_TRAILER, GRPC_PREFIX,  # noqa: F401
+                         TRAILER_BIN, TRAILER_TEXT, H2Client, client_context, gb, grpc_backend,
+                         grpc_channel, grpc_config, grpc_frame, grpc_frames, grpc_mods,
+                         grpc_request_headers, grpc_stub, listener, pki, tls_block, with_listeners)
 
 
 def stub_for(grpc_mods, grpc_channel, port, tls=None):

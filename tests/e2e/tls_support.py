@@ -1829,6 +1829,31 @@ def grpc_stub(mods, channel):
     return mods.pb2_grpc.OrdersStub(channel)
 
 
+# Gateway config for gRPC tests: one route for the Orders service to an h2c
+# upstream, with consumers for key_auth.
+API_KEY = "k-acme-123456"
+BLOCKED_KEY = "k-blocked-123456"
+CONSUMERS = [{"name": "acme", "groups": ["partners"], "api_keys": [API_KEY]},
+             {"name": "blocked", "groups": ["banned"], "api_keys": [BLOCKED_KEY]}]
+
+
+def grpc_config(target, plugins=None, upstream_extra=None, extra=None):
+    up = {"targets": [target if isinstance(target, str) else target.addr], "protocol": "h2c"}
+    up.update(upstream_extra or {})
+    route = {"name": "orders", "match": {"path_prefix": GRPC_PREFIX}, "upstream": "orders"}
+    if plugins:
+        route["plugins"] = plugins
+    cfg = {"upstreams": {"orders": up}, "consumers": CONSUMERS, "routes": [route]}
+    cfg.update(extra or {})
+    return cfg
+
+
+@pytest.fixture
+def gb(grpc_backend):
+    """A started GrpcBackend (h2c)."""
+    return grpc_backend()
+
+
 # --------------------------------------------------------------------------
 # gRPC wire framing and gRPC-Web
 
