@@ -185,11 +185,11 @@ class Session : public core::ListHook<Session> {
   bool between_requests_ = true;
   bool closing_ = false;
   bool first_request_ = true;
-  bool client_http10_ = false;  // HTTP/1.0 client: no interim responses
-  bool dechunk_ = false;        // HTTP/1.0 client, chunked upstream response
-  bool upgrade_ = false;        // a WebSocket upgrade request
-  bool grpc_ = false;           // a gRPC request: errors in gRPC form, duplex bodies
-  std::optional<BodyPump> pump_;
+  bool client_http10_ = false;      // HTTP/1.0 client: no interim responses
+  bool dechunk_ = false;            // HTTP/1.0 client, chunked upstream response
+  bool upgrade_ = false;            // a WebSocket upgrade request
+  bool grpc_ = false;               // a gRPC request: errors in gRPC form, duplex bodies
+  std::unique_ptr<BodyPump> pump_;  // gRPC only: idle sessions pay a pointer
 
   // The request in flight (null between requests).
   std::unique_ptr<Exchange> ex_;

@@ -467,7 +467,7 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
       // body goes up from a second coroutine while this one reads the
       // response. Other requests keep the simpler half-duplex order.
       rbeg_ = body_off + body_bytes;
-      pump_.emplace(worker_.io());
+      pump_ = std::make_unique<BodyPump>(worker_.io());
       asio::co_spawn(worker_.io(), pump_request_body(head, decoder, payload), asio::detached);
     } else if (ok && !body_complete) {
       rbeg_ = body_off + body_bytes;
