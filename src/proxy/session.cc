@@ -1,5 +1,6 @@
 #include "proxy/session.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -273,36 +274,81 @@ void Session::park(std::unique_ptr<Session> self) {
       });
 }
 
-// With TLS a session waits for readability without a buffer (OpenSSL frees
-// its own while idle: SSL_MODE_RELEASE_BUFFERS), then reads what decrypts.
-// Readable is not the same as a request byte: a partial record or a TLS
-// message of its own (a ticket, a key update) decrypts to nothing, and the
-// session waits again.
-void Session::await_request_tls(std::unique_ptr<Session> self) {
+// With TLS a session waits like a plain one: under load with its buffer,
+// Asio's speculative read taking the next request's records straight into it
+// (no epoll_ctl per wait, as async_wait would cost); the bytes are then
+// staged for OpenSSL and decrypted. After kParkAfterMs of silence the tick
+// cancels that read and the session waits for readability without a buffer
+// (OpenSSL frees its own while idle: SSL_MODE_RELEASE_BUFFERS). It also
+// waits that way when OpenSSL holds part of a record: the rest must come
+// through OpenSSL's own read, as the staged bytes must fit the record buffer
+// at once. Readable is not the same as a request byte: a partial record or a
+// TLS message of its own (a ticket, a key update) decrypts to nothing, and
+// the session waits again.
+void Session::await_request_tls(std::unique_ptr<Session> self, bool want_read) {
   Session* s = self.get();
   s->rbeg_ = s->rend_ = 0;
   s->between_requests_ = true;
-  auto on_readable = [self = std::move(self)](const error_code& ec) mutable {
-    Session* s = self.get();
-    if (ec || s->closing_ || s->worker_.draining()) return;  // destroying self closes
-    if (!s->rbuf_) s->rbuf_ = s->worker_.small_buffers().take();
-    error_code rec;
-    std::size_t n = s->client_.read_now(s->rbuf_.data(), s->rcap_, rec);
-    if (rec) return;
-    if (n == 0) {
-      s->rbuf_.release();
-      await_request_tls(std::move(self));
-      return;
-    }
-    s->rend_ = n;
-    s->start_ns_ = core::monotonic_ns();
-    s->worker_.spawn_session(std::move(self));
-  };
-  if (s->client_.pending()) {
-    asio::post(s->worker_.io(), [f = std::move(on_readable)]() mutable { f(error_code()); });
+  bool held = s->client_.pending();
+  if (held && !want_read) {
+    asio::post(s->worker_.io(),
+               [self = std::move(self)]() mutable { decrypt_request(std::move(self)); });
     return;
   }
-  s->client_.socket().async_wait(Socket::wait_read, std::move(on_readable));
+  if (held || want_read) {
+    s->client_.socket().async_wait(Socket::wait_read,
+                                   [self = std::move(self)](const error_code& ec) mutable {
+                                     Session* s = self.get();
+                                     if (ec || s->closing_ || s->worker_.draining()) return;
+                                     decrypt_request(std::move(self));
+                                   });
+    return;
+  }
+  if (!s->rbuf_) s->rbuf_ = s->worker_.small_buffers().take();
+  s->idle_read_ = true;
+  s->idle_since_ms_ = core::coarse_ms();
+  s->park_requested_ = false;
+  // OpenSSL's read-ahead buffer holds a full record and more (16 KiB of
+  // plaintext plus overhead), so with it empty the first read inside
+  // SSL_read takes everything staged.
+  constexpr std::size_t kStageMax = 16384;
+  s->client_.socket().async_read_some(
+      asio::buffer(s->rbuf_.data(), std::min(s->rcap_, kStageMax)),
+      [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
+        Session* s = self.get();
+        s->idle_read_ = false;
+        if (ec == asio::error::operation_aborted && s->park_requested_ && !s->timed_out_ &&
+            !s->closing_) {
+          s->rbuf_.release();
+          s->worker_.note_parked();
+          await_request_tls(std::move(self), true);
+          return;
+        }
+        if (ec || n == 0 || s->closing_) return;  // destroying self closes the socket
+        s->client_.stage(s->rbuf_.data(), n);
+        decrypt_request(std::move(self));
+      });
+}
+
+// Decrypts what the socket (or the staged bytes in rbuf_) holds into rbuf_
+// and starts the request, or waits again when that was no request byte.
+void Session::decrypt_request(std::unique_ptr<Session> self) {
+  Session* s = self.get();
+  if (!s->rbuf_) s->rbuf_ = s->worker_.small_buffers().take();
+  // The staged ciphertext may sit in rbuf_ itself: decrypt beside it.
+  thread_local char plain[16384];
+  error_code ec;
+  std::size_t n = s->client_.read_now(plain, sizeof plain, ec);
+  if (ec) return;  // destroying self closes
+  if (n == 0) {
+    s->rbuf_.release();
+    await_request_tls(std::move(self), true);
+    return;
+  }
+  std::memcpy(s->rbuf_.data(), plain, n);
+  s->rend_ = n;
+  s->start_ns_ = core::monotonic_ns();
+  s->worker_.spawn_session(std::move(self));
 }
 
 Task<bool> Session::handshake() {

@@ -84,7 +84,8 @@ class Session : public core::ListHook<Session> {
   void reset_upstream();
   Task<bool> upstream_handshake(const CompiledUpstream& u, const CompiledTarget& t);
   static void park(std::unique_ptr<Session> self);
-  static void await_request_tls(std::unique_ptr<Session> self);
+  static void await_request_tls(std::unique_ptr<Session> self, bool want_read = false);
+  static void decrypt_request(std::unique_ptr<Session> self);
   Task<bool> handshake();
   void hand_off_h2(std::string initial);
   Task<Outcome> serve(http::RequestHead& head);

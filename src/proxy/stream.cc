@@ -69,10 +69,10 @@ std::size_t Stream::read_now(void* p, std::size_t n, error_code& ec) {
   errno = 0;
   std::size_t got = 0;
   int r = SSL_read_ex(ssl_, p, n, &got);
+  tls::keep_staged(SSL_get_rbio(ssl_));  // the caller's staged bytes are free again
   if (r == 1) return got;
-  int want = classify(ssl_, r, ec);
-  if (want < 0) return 0;
-  return 0;  // WANT_READ (or a WANT_WRITE a later write will flush): nothing yet
+  classify(ssl_, r, ec);
+  return 0;  // ec set, or WANT_READ (or a WANT_WRITE a later write will flush): nothing yet
 }
 
 Task<std::size_t> Stream::tls_read_some(asio::mutable_buffer b, error_code& ec) {

@@ -15,6 +15,7 @@
 
 #include "proxy/socket_io.h"
 #include "proxy/task.h"
+#include "tls/socket_bio.h"
 
 namespace gatehouse::proxy {
 
@@ -84,6 +85,11 @@ class Stream {
   // Without waiting: bytes already decrypted or on the socket. 0 with `ec`
   // clear when nothing is there yet; 0 with `ec` set when the stream ended.
   std::size_t read_now(void* p, std::size_t n, boost::system::error_code& ec);
+
+  // TLS: bytes already received from the socket (ciphertext), which the
+  // next reads decrypt before reading the socket (tls/socket_bio.h). They
+  // must stay put until the next read_now(), which takes or copies them.
+  void stage(const void* p, std::size_t n) { tls::stage(SSL_get_rbio(ssl_), p, n); }
 
   // Whether TLS holds decrypted bytes not read yet (the socket may not be
   // readable even though a read would return data).

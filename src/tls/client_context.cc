@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include "tls/server_context.h"
+#include "tls/socket_bio.h"
 
 namespace gatehouse::tls {
 
@@ -33,6 +34,7 @@ std::shared_ptr<const ClientContext> ClientContext::create(const ClientSettings&
   SSL_CTX* ctx = cc->ctx_;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_read_ahead(ctx, 1);  // one read() per burst of records (server_context.cc)
   if (!settings.ca.empty()) {
     error = check_ca_file(settings.ca);
     if (!error.empty()) return nullptr;
@@ -67,10 +69,12 @@ std::shared_ptr<const ClientContext> ClientContext::create(const ClientSettings&
 SSL* ClientContext::new_connection(int fd, const std::string& server_name) const {
   SSL* ssl = SSL_new(ctx_);
   if (ssl == nullptr) return nullptr;
-  if (SSL_set_fd(ssl, fd) != 1) {
+  BIO* bio = new_socket_bio(fd);
+  if (bio == nullptr) {
     SSL_free(ssl);
     return nullptr;
   }
+  SSL_set_bio(ssl, bio, bio);  // one reference, owned by the SSL
   SSL_set_connect_state(ssl);
   if (!server_name.empty()) {
     if (is_ip_literal(server_name)) {

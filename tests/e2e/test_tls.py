@@ -9,6 +9,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 import requests
@@ -250,6 +251,115 @@ def test_a_client_that_aborts_the_handshake_does_not_disturb_others(gateway, ech
             s.sendall(b"\x16\x03\x01\x00\x05\x01\x00")  # a torn ClientHello
     resp, _ = https_request(gw.tls_port, "GET", "/ok", server_name=API_NAME, ca=pki.ca)
     assert resp.status == 200
+
+
+# --------------------------------------------------------------------------
+# TLS records and TCP segments: however the client cuts its bytes
+
+class RecordConn:
+    """A TLS client over a memory BIO: the test decides which ciphertext
+    bytes go out in which send(), so records can be split across segments
+    or several records (requests) packed into one."""
+
+    def __init__(self, port, ca):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        ctx = ssl.create_default_context(cafile=ca.cert)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=API_NAME)
+        self.plain = b""
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.outgoing.read())
+                self.incoming.write(self.sock.recv(65536))
+        self.sock.sendall(self.outgoing.read())
+
+    def records(self, *chunks):
+        """The ciphertext of each chunk written as its own record(s)."""
+        for chunk in chunks:
+            self.obj.write(chunk)
+        return self.outgoing.read()
+
+    def response(self, timeout=5.0):
+        """The next response's head and body (Content-Length framed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            head_end = self.plain.find(b"\r\n\r\n")
+            if head_end >= 0:
+                head = self.plain[:head_end].decode("latin-1")
+                m = re.search(r"(?im)^content-length:\s*(\d+)", head)
+                total = head_end + 4 + (int(m.group(1)) if m else 0)
+                if len(self.plain) >= total:
+                    body = self.plain[head_end + 4:total]
+                    self.plain = self.plain[total:]
+                    return head, body
+            left = deadline - time.monotonic()
+            assert left > 0, f"no complete response, got {self.plain[:200]!r}"
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            assert data, f"connection closed, got {self.plain[:200]!r}"
+            self.incoming.write(data)
+            try:
+                while True:
+                    self.plain += self.obj.read(65536)
+            except ssl.SSLWantReadError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+def _cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _get(path):
+    return f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+
+
+def test_a_record_split_across_segments_waits_quietly_for_the_rest(gateway, echo, pki):
+    gw = tls_gateway(gateway, echo, tls_block([pki.api]))
+    conn = RecordConn(gw.tls_port, pki.ca)
+    try:
+        for path in ("/split/1", "/split/2"):  # the first request and one between requests
+            wire = conn.records(_get(path))
+            conn.sock.sendall(wire[:7])  # the record header and two bytes
+            before = _cpu_ticks(gw.pid)
+            time.sleep(0.5)
+            spent = _cpu_ticks(gw.pid) - before
+            # waiting for the rest of a record costs nothing (a spin would
+            # burn the whole 50 ticks)
+            assert spent <= 10, f"{spent} ticks of CPU while a record was half sent"
+            conn.sock.sendall(wire[7:])
+            head, body = conn.response()
+            assert head.startswith("HTTP/1.1 200"), head
+            assert f'"path":"{path}"'.encode() in body.replace(b" ", b""), body
+    finally:
+        conn.close()
+
+
+def test_requests_packed_into_one_segment_are_all_answered(gateway, echo, pki):
+    gw = tls_gateway(gateway, echo, tls_block([pki.api]))
+    conn = RecordConn(gw.tls_port, pki.ca)
+    try:
+        # three requests, each its own record, in one send; then a request
+        # cut into many tiny records
+        conn.sock.sendall(conn.records(_get("/packed/1"), _get("/packed/2"), _get("/packed/3")))
+        for i in (1, 2, 3):
+            head, body = conn.response()
+            assert head.startswith("HTTP/1.1 200"), head
+            assert f'"path":"/packed/{i}"'.encode() in body.replace(b" ", b""), body
+        req = _get("/tiny")
+        conn.sock.sendall(conn.records(*[req[i:i + 3] for i in range(0, len(req), 3)]))
+        head, body = conn.response()
+        assert head.startswith("HTTP/1.1 200"), head
+        assert b"/tiny" in body
+    finally:
+        conn.close()
 
 
 # --------------------------------------------------------------------------
