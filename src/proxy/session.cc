@@ -229,32 +229,50 @@ Task<bool> Session::wait_for_bytes() {
 // tick cancels that read and the session parks: the buffer goes back to the
 // pool and a 1-byte MSG_PEEK holds the connection until the client speaks.
 // (Frames that lived through those 200 ms fragmented the heap: see
-// bench/NOTES.md.)
+// bench/NOTES.md.) TLS sessions read the same way; await_request_tls says how
+// they differ.
 void Session::await_request(std::unique_ptr<Session> self) {
   Session* s = self.get();
   if (s->client_.tls()) {
     await_request_tls(std::move(self));
     return;
   }
-  if (!s->rbuf_) s->rbuf_ = s->worker_.small_buffers().take();
   s->rbeg_ = s->rend_ = 0;
   s->between_requests_ = true;
+  read_next_request(std::move(self), s->rcap_);
+}
+
+// The buffered wait of await_request: up to `size` bytes into rbuf_. With TLS
+// they are ciphertext, staged for OpenSSL to decrypt.
+void Session::read_next_request(std::unique_ptr<Session> self, std::size_t size) {
+  Session* s = self.get();
+  if (!s->rbuf_) s->rbuf_ = s->worker_.small_buffers().take();
   s->idle_read_ = true;
   s->idle_since_ms_ = core::coarse_ms();
   s->park_requested_ = false;
   s->client_.socket().async_read_some(
-      asio::buffer(s->rbuf_.data(), s->rcap_),
+      asio::buffer(s->rbuf_.data(), size),
       [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
         Session* s = self.get();
         s->idle_read_ = false;
+        bool tls = s->client_.tls();
         if (ec == asio::error::operation_aborted && s->park_requested_ && !s->timed_out_ &&
             !s->closing_) {
           s->rbuf_.release();
           s->worker_.note_parked();
-          park(std::move(self));
+          if (tls) {
+            await_request_tls(std::move(self), true);
+          } else {
+            park(std::move(self));
+          }
           return;
         }
         if (ec || n == 0 || s->closing_) return;  // destroying self closes the socket
+        if (tls) {
+          s->client_.stage(s->rbuf_.data(), n);
+          decrypt_request(std::move(self));
+          return;
+        }
         s->rend_ = n;
         s->start_ns_ = core::monotonic_ns();
         s->worker_.spawn_session(std::move(self));
@@ -274,17 +292,17 @@ void Session::park(std::unique_ptr<Session> self) {
       });
 }
 
-// With TLS a session waits like a plain one: under load with its buffer,
-// Asio's speculative read taking the next request's records straight into it
-// (no epoll_ctl per wait, as async_wait would cost); the bytes are then
-// staged for OpenSSL and decrypted. After kParkAfterMs of silence the tick
-// cancels that read and the session waits for readability without a buffer
-// (OpenSSL frees its own while idle: SSL_MODE_RELEASE_BUFFERS). It also
-// waits that way when OpenSSL holds part of a record: the rest must come
-// through OpenSSL's own read, as the staged bytes must fit the record buffer
-// at once. Readable is not the same as a request byte: a partial record or a
-// TLS message of its own (a ticket, a key update) decrypts to nothing, and
-// the session waits again.
+// With TLS a session waits like a plain one (read_next_request): under load
+// with its buffer, the next request's records landing straight in it (no
+// epoll_ctl per wait, as async_wait would cost), staged for OpenSSL and
+// decrypted. When the tick ends that read after kParkAfterMs of silence,
+// the session waits for readability without a buffer (`want_read`; OpenSSL
+// frees its own while idle: SSL_MODE_RELEASE_BUFFERS). It also waits that
+// way when OpenSSL holds part of a record: the rest must come through
+// OpenSSL's own read, as staged bytes must fit its record buffer at once.
+// Readable is not the same as a request byte: a partial record or a TLS
+// message of its own (a ticket, a key update) decrypts to nothing, and the
+// session waits again.
 void Session::await_request_tls(std::unique_ptr<Session> self, bool want_read) {
   Session* s = self.get();
   s->rbeg_ = s->rend_ = 0;
@@ -304,30 +322,11 @@ void Session::await_request_tls(std::unique_ptr<Session> self, bool want_read) {
                                    });
     return;
   }
-  if (!s->rbuf_) s->rbuf_ = s->worker_.small_buffers().take();
-  s->idle_read_ = true;
-  s->idle_since_ms_ = core::coarse_ms();
-  s->park_requested_ = false;
   // OpenSSL's read-ahead buffer holds a full record and more (16 KiB of
   // plaintext plus overhead), so with it empty the first read inside
   // SSL_read takes everything staged.
   constexpr std::size_t kStageMax = 16384;
-  s->client_.socket().async_read_some(
-      asio::buffer(s->rbuf_.data(), std::min(s->rcap_, kStageMax)),
-      [self = std::move(self)](const error_code& ec, std::size_t n) mutable {
-        Session* s = self.get();
-        s->idle_read_ = false;
-        if (ec == asio::error::operation_aborted && s->park_requested_ && !s->timed_out_ &&
-            !s->closing_) {
-          s->rbuf_.release();
-          s->worker_.note_parked();
-          await_request_tls(std::move(self), true);
-          return;
-        }
-        if (ec || n == 0 || s->closing_) return;  // destroying self closes the socket
-        s->client_.stage(s->rbuf_.data(), n);
-        decrypt_request(std::move(self));
-      });
+  read_next_request(std::move(self), std::min(s->rcap_, kStageMax));
 }
 
 // Decrypts what the socket (or the staged bytes in rbuf_) holds into rbuf_

@@ -86,6 +86,7 @@ class Session : public core::ListHook<Session> {
   static void park(std::unique_ptr<Session> self);
   static void await_request_tls(std::unique_ptr<Session> self, bool want_read = false);
   static void decrypt_request(std::unique_ptr<Session> self);
+  static void read_next_request(std::unique_ptr<Session> self, std::size_t size);
   Task<bool> handshake();
   void hand_off_h2(std::string initial);
   Task<Outcome> serve(http::RequestHead& head);
