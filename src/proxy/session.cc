@@ -322,11 +322,10 @@ void Session::await_request_tls(std::unique_ptr<Session> self, bool want_read) {
                                    });
     return;
   }
-  // OpenSSL's read-ahead buffer holds a full record and more (16 KiB of
+  // OpenSSL's read-ahead buffer holds a full record and more (the largest
   // plaintext plus overhead), so with it empty the first read inside
   // SSL_read takes everything staged.
-  constexpr std::size_t kStageMax = 16384;
-  read_next_request(std::move(self), std::min(s->rcap_, kStageMax));
+  read_next_request(std::move(self), std::min<std::size_t>(s->rcap_, SSL3_RT_MAX_PLAIN_LENGTH));
 }
 
 // Decrypts what the socket (or the staged bytes in rbuf_) holds into rbuf_
@@ -335,7 +334,7 @@ void Session::decrypt_request(std::unique_ptr<Session> self) {
   Session* s = self.get();
   if (!s->rbuf_) s->rbuf_ = s->worker_.small_buffers().take();
   // The staged ciphertext may sit in rbuf_ itself: decrypt beside it.
-  thread_local char plain[16384];
+  thread_local char plain[SSL3_RT_MAX_PLAIN_LENGTH];  // one record's worth
   error_code ec;
   std::size_t n = s->client_.read_now(plain, sizeof plain, ec);
   if (ec) return;  // destroying self closes
