@@ -1,4 +1,4 @@
-// The configure-time patch of Asio's reactor (cmake/AsioRecvPatch.cmake): a
+// The configure-time patch of Asio's reactor (cmake/AsioPatch.cmake): a
 // short read ends speculative reads, and a FIN that came with the data must
 // still end the next read at once.
 #include <gtest/gtest.h>
