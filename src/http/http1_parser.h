@@ -58,6 +58,9 @@ struct RequestHead {
   bool expect_continue = false;
   bool keep_alive = true;     // after Connection/version rules
   std::size_t head_size = 0;  // bytes of the head, including the final CRLF CRLF
+  // Where the last field line ends (its CRLF included), when the fields were
+  // parsed from text still in place: see append_kept_fields.
+  const char* fields_end = nullptr;
 
   // Back to the default state without touching the header array (3 KiB that
   // the next parse overwrites anyway): heads are reused per request.
@@ -73,6 +76,7 @@ struct ResponseHead {
   HeadFacts facts;
   bool keep_alive = true;
   std::size_t head_size = 0;
+  const char* fields_end = nullptr;  // as in RequestHead
 
   void reset();
 };
@@ -125,8 +129,43 @@ class HopByHop {
   static constexpr std::size_t kMaxConnectionFields = 8;
   std::string_view connection_[kMaxConnectionFields];
   std::size_t count_ = 0;
-  bool overflow_ = false;  // more Connection fields than we track: drop all non-essential
+  uint64_t listed_lengths_ = 0;  // bit n: a listed token has n bytes (63: 63 or more)
+  bool overflow_ = false;        // more Connection fields than we track: drop all non-essential
 };
+
+// Appends "name: value\r\n".
+inline void append_field(std::string& out, std::string_view name, std::string_view value) {
+  using namespace std::string_view_literals;
+  out.append(name).append(": "sv).append(value).append("\r\n"sv);
+}
+
+// Appends the field lines of `head` for which keep(header) is true. Lines
+// parsed from text still in place (fields_end set) are copied as they arrived,
+// each run of consecutive kept lines in one copy; their bytes were validated
+// by the parser (a value's surrounding whitespace is forwarded as sent, which
+// RFC 9110 5.5 lets a recipient ignore). Other heads are written field by
+// field.
+template <typename Head, typename Keep>
+void append_kept_fields(std::string& out, const Head& head, Keep&& keep) {
+  const Header* h = head.headers;
+  const std::size_t n = head.header_count;
+  if (head.fields_end == nullptr) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (keep(h[i])) append_field(out, h[i].name, h[i].value);
+    }
+    return;
+  }
+  const char* run = nullptr;  // first byte of the current run of kept lines
+  for (std::size_t i = 0; i < n; ++i) {
+    if (keep(h[i])) {
+      if (run == nullptr) run = h[i].name.data();
+    } else if (run != nullptr) {
+      out.append(run, static_cast<std::size_t>(h[i].name.data() - run));
+      run = nullptr;
+    }
+  }
+  if (run != nullptr) out.append(run, static_cast<std::size_t>(head.fields_end - run));
+}
 
 // Incremental validator of chunked transfer coding (RFC 9112 7.1). Feed it the
 // raw bytes in order; it reports how many of them belong to the body (framing

@@ -108,11 +108,21 @@ std::string_view reason_phrase(int status) {
 }
 
 void append_status_line(std::string& out, int status, std::string_view reason) {
-  out.append("HTTP/1.1 ");
-  char code[3] = {static_cast<char>('0' + status / 100 % 10),
-                  static_cast<char>('0' + status / 10 % 10), static_cast<char>('0' + status % 10)};
-  out.append(code, 3).push_back(' ');
-  out.append(reason.empty() ? reason_phrase(status) : reason).append("\r\n");
+  char line[13] = {'H',
+                   'T',
+                   'T',
+                   'P',
+                   '/',
+                   '1',
+                   '.',
+                   '1',
+                   ' ',
+                   static_cast<char>('0' + status / 100 % 10),
+                   static_cast<char>('0' + status / 10 % 10),
+                   static_cast<char>('0' + status % 10),
+                   ' '};
+  out.append(line, sizeof line);
+  out.append(reason.empty() ? reason_phrase(status) : reason).append("\r\n", 2);
 }
 
 }  // namespace gatehouse::http

@@ -42,7 +42,7 @@ void append_uint(std::string& out, uint64_t v) {
 }
 
 void append_header(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
+  http::append_field(out, name, value);
 }
 
 std::string_view lower_host(std::string_view host, char (&buf)[256]) {
@@ -802,11 +802,12 @@ std::string_view Session::request_path_for_upstream(const http::RequestHead& hea
 }
 
 void Session::build_upstream_head(const http::RequestHead& head, std::string_view path) {
+  using namespace std::string_view_literals;
   http::HopByHop hop_by_hop(head.headers, head.header_count);
   std::string& out = ex_->out_head;
   out.clear();
   out.append(head.method).push_back(' ');
-  out.append(path).append(" HTTP/1.1\r\n");
+  out.append(path).append(" HTTP/1.1\r\n"sv);
   std::string_view xff;
   bool host_seen = false;
   ex_->edits.set.clear();
@@ -815,56 +816,55 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
     RequestContext ctx = plugin_context(&head);
     for (const auto& plugin : *plugins) plugin->on_upstream_request(ctx, ex_->edits);
   }
-  for (std::size_t i = 0; i < head.header_count; ++i) {
-    const http::Header& h = head.headers[i];
-    if (hop_by_hop.drops(h.name)) continue;
-    if (!ex_->edits.empty() && ex_->edits.drops(h.name)) continue;
+  http::append_kept_fields(out, head, [&](const http::Header& h) {
+    if (hop_by_hop.drops(h.name)) return false;
+    if (!ex_->edits.empty() && ex_->edits.drops(h.name)) return false;
     switch (h.name.size()) {
       case 4:
         if (http::iequals(h.name, "host")) host_seen = true;
         break;
       case 6:
-        if (http::iequals(h.name, "expect")) continue;  // 100-continue is answered here
+        if (http::iequals(h.name, "expect")) return false;  // 100-continue is answered here
         break;
       case 12:
-        if (http::iequals(h.name, "x-request-id")) continue;
+        if (http::iequals(h.name, "x-request-id")) return false;
         break;
       case 14:
-        if (http::iequals(h.name, "content-length")) continue;
+        if (http::iequals(h.name, "content-length")) return false;
         break;
       case 15:
         if (http::iequals(h.name, "x-forwarded-for")) {
           xff = h.value;
-          continue;
+          return false;
         }
         // Identity headers only ever come from the gateway (docs/auth.md).
         if (http::iequals(h.name, "x-consumer-tier") || http::iequals(h.name, "x-auth-verified"))
-          continue;
+          return false;
         break;
       case 16:
-        if (http::iequals(h.name, "x-forwarded-host")) continue;
+        if (http::iequals(h.name, "x-forwarded-host")) return false;
         break;
       case 17:
-        if (http::iequals(h.name, "x-forwarded-proto")) continue;
+        if (http::iequals(h.name, "x-forwarded-proto")) return false;
         break;
       case 9:
-        if (http::iequals(h.name, "x-user-id")) continue;
+        if (http::iequals(h.name, "x-user-id")) return false;
         break;
       case 10:
-        if (http::iequals(h.name, "x-consumer")) continue;
+        if (http::iequals(h.name, "x-consumer")) return false;
         break;
       case 11:
-        if (http::iequals(h.name, "x-user-role")) continue;
+        if (http::iequals(h.name, "x-user-role")) return false;
         break;
       case 19:
-        if (http::iequals(h.name, "x-gateway-signature")) continue;
+        if (http::iequals(h.name, "x-gateway-signature")) return false;
         break;
       case 20:
-        if (http::iequals(h.name, "x-anonymous-consumer")) continue;
+        if (http::iequals(h.name, "x-anonymous-consumer")) return false;
         break;
     }
-    append_header(out, h.name, h.value);
-  }
+    return true;
+  });
   for (const auto& [name, value] : ex_->edits.set) append_header(out, name, value);
   if (!host_seen && !head.host.empty()) append_header(out, "Host", head.host);
   std::string_view request_id(ex_->request_id, ex_->request_id_len);
@@ -876,20 +876,20 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
     append_signature(out, secret, core::WallClock::unix_seconds(), head.method, path, request_id,
                      identity_user_id(id));
   }
-  out.append("X-Forwarded-For: ");
-  if (!xff.empty()) out.append(xff).append(", ");
-  out.append(client_ip_).append("\r\n");
-  out.append(secure_ ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
+  out.append("X-Forwarded-For: "sv);
+  if (!xff.empty()) out.append(xff).append(", "sv);
+  out.append(client_ip_).append("\r\n"sv);
+  out.append(secure_ ? "X-Forwarded-Proto: https\r\n"sv : "X-Forwarded-Proto: http\r\n"sv);
   if (!head.host.empty()) append_header(out, "X-Forwarded-Host", head.host);
-  if (upgrade_) out.append("Connection: Upgrade\r\nUpgrade: websocket\r\n");
+  if (upgrade_) out.append("Connection: Upgrade\r\nUpgrade: websocket\r\n"sv);
   if (head.facts.body == BodyKind::kLength) {
-    out.append("Content-Length: ");
+    out.append("Content-Length: "sv);
     append_uint(out, head.facts.content_length);
-    out.append("\r\n");
+    out.append("\r\n"sv);
   } else if (head.facts.body == BodyKind::kChunked) {
-    out.append("Transfer-Encoding: chunked\r\n");
+    out.append("Transfer-Encoding: chunked\r\n"sv);
   }
-  out.append("\r\n");
+  out.append("\r\n"sv);
 }
 
 uint64_t Session::balance_hash(const http::RequestHead& head, const CompiledUpstream& u) const {

@@ -33,24 +33,22 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKind kind,
                        std::string_view request_id, bool keep_alive,
                        const HeaderEdits* edits = nullptr) {
+  using namespace std::string_view_literals;
   out.clear();
   http::append_status_line(out, resp.status, resp.reason);
   http::HopByHop hop_by_hop(resp.headers, resp.header_count);
-  for (std::size_t i = 0; i < resp.header_count; ++i) {
-    const http::Header& h = resp.headers[i];
-    if (hop_by_hop.drops(h.name)) continue;
-    if (h.name.size() == 12 && http::iequals(h.name, "x-request-id")) continue;
-    if (edits != nullptr && edits->drops(h.name)) continue;
-    out.append(h.name).append(": ").append(h.value).append("\r\n");
-  }
+  http::append_kept_fields(out, resp, [&](const http::Header& h) {
+    if (hop_by_hop.drops(h.name)) return false;
+    if (h.name.size() == 12 && http::iequals(h.name, "x-request-id")) return false;
+    return edits == nullptr || !edits->drops(h.name);
+  });
   if (edits != nullptr) {
-    for (const auto& [name, value] : edits->set)
-      out.append(name).append(": ").append(value).append("\r\n");
+    for (const auto& [name, value] : edits->set) http::append_field(out, name, value);
   }
-  if (kind == BodyKind::kChunked) out.append("Transfer-Encoding: chunked\r\n");
-  out.append("X-Request-Id: ").append(request_id).append("\r\n");
-  if (!keep_alive) out.append("Connection: close\r\n");
-  out.append("\r\n");
+  if (kind == BodyKind::kChunked) out.append("Transfer-Encoding: chunked\r\n"sv);
+  out.append("X-Request-Id: "sv).append(request_id).append("\r\n"sv);
+  if (!keep_alive) out.append("Connection: close\r\n"sv);
+  out.append("\r\n"sv);
 }
 
 }  // namespace

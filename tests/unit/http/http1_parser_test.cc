@@ -1219,6 +1219,19 @@ TEST(HopByHop, DropsNamesListedInEveryConnectionField) {
   EXPECT_FALSE(filter.drops("X-Three"));
 }
 
+TEST(HopByHop, ListedNamesOfAnyLengthAreDroppedAndOthersOfTheSameLengthKept) {
+  std::string long_a(70, 'a'), long_b(80, 'b'), long_c(64, 'c');
+  std::string listing = " x-q , " + long_a + ",\t" + long_b + " ";
+  Header headers[] = {{"Connection", listing}};
+  HopByHop filter(headers, 1);
+  EXPECT_TRUE(filter.drops("X-Q"));
+  EXPECT_FALSE(filter.drops("X-R"));  // same length as a listed name
+  EXPECT_TRUE(filter.drops(long_a));
+  EXPECT_TRUE(filter.drops(long_b));
+  EXPECT_FALSE(filter.drops(long_c));  // as long as none, but past the length bitmap
+  EXPECT_FALSE(filter.drops("x-qq"));
+}
+
 TEST(HopByHop, WithoutConnectionDropsOnlyTheFixedList) {
   Header headers[] = {{"X-A", "1"}};
   HopByHop filter(headers, 1);
@@ -1256,6 +1269,150 @@ TEST(ChunkedDecoderTrailers, RejectsTrailerLineWithoutColon) {
   std::size_t consumed = 0;
   uint64_t payload = 0;
   EXPECT_EQ(d.feed(body.data(), body.size(), consumed, payload), ChunkedDecoder::Result::kError);
+}
+
+}  // namespace
+}  // namespace gatehouse::http
+
+namespace gatehouse::http {
+namespace {
+
+// is_field_value checks eight bytes at a time and falls back to one at a time
+// for a word holding any byte below 0x20 or 0x7f: every such byte must be
+// caught wherever it sits, and HTAB and obs-text must pass anywhere.
+TEST(FieldValue, RefusesEveryControlCharacterAtEveryOffset) {
+  for (std::size_t len : {1u, 7u, 8u, 9u, 16u, 23u, 40u}) {
+    std::string v(len, 'a');
+    EXPECT_TRUE(is_field_value(v)) << len;
+    for (std::size_t at = 0; at < len; ++at) {
+      for (int c = 0; c < 0x20; ++c) {
+        std::string bad = v;
+        bad[at] = static_cast<char>(c);
+        EXPECT_EQ(is_field_value(bad), c == '\t') << "len " << len << " at " << at << " c " << c;
+      }
+      std::string del = v;
+      del[at] = '\x7f';
+      EXPECT_FALSE(is_field_value(del)) << "len " << len << " at " << at;
+    }
+  }
+}
+
+TEST(FieldValue, AcceptsSpaceTabVisibleAndObsTextBytes) {
+  std::string all;
+  for (int c = 0x20; c <= 0xff; ++c) {
+    if (c != 0x7f) all.push_back(static_cast<char>(c));
+  }
+  all += "\t \t";
+  EXPECT_TRUE(is_field_value(all));
+  // Bytes just above each limit, packed into whole words.
+  EXPECT_TRUE(is_field_value("\x20\x21\x7e\x80\x81\xfe\xff\x20\x7e\x80\x20\x20\x21\x22\x23\x24"));
+}
+
+TEST(FieldValue, HeaderWithADeleteDeepInTheValueIsRefused) {
+  RequestParse p(
+      get_with("X-Long: 0123456789abcdef0123456789\x7f"
+               "abc\r\n"));
+  EXPECT_EQ(p.rejection(), 400);
+}
+
+// append_kept_fields copies kept lines as they arrived, one copy per run.
+std::string kept(const RequestHead& head, std::initializer_list<std::string_view> drop) {
+  std::string out;
+  append_kept_fields(out, head, [&](const Header& h) {
+    for (std::string_view d : drop) {
+      if (iequals(h.name, d)) return false;
+    }
+    return true;
+  });
+  return out;
+}
+
+TEST(AppendKeptFields, CopiesKeptLinesAsTheyArrivedAroundDroppedOnes) {
+  RequestParse p(get_with("A: 1\r\nB:2  \r\nC:   3\r\nD: 4\r\n"));
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(kept(p.head(), {}), "Host: example.com\r\nA: 1\r\nB:2  \r\nC:   3\r\nD: 4\r\n");
+  EXPECT_EQ(kept(p.head(), {"host"}), "A: 1\r\nB:2  \r\nC:   3\r\nD: 4\r\n");
+  EXPECT_EQ(kept(p.head(), {"b"}), "Host: example.com\r\nA: 1\r\nC:   3\r\nD: 4\r\n");
+  EXPECT_EQ(kept(p.head(), {"d"}), "Host: example.com\r\nA: 1\r\nB:2  \r\nC:   3\r\n");
+  EXPECT_EQ(kept(p.head(), {"host", "b", "d"}), "A: 1\r\nC:   3\r\n");
+  EXPECT_EQ(kept(p.head(), {"host", "a", "b", "c", "d"}), "");
+}
+
+TEST(AppendKeptFields, WritesFieldByFieldWhenTheHeadIsNotParsedText) {
+  RequestHead head;
+  head.headers[0] = Header{"Host", "example.com"};
+  head.headers[1] = Header{"X-A", "1"};
+  head.headers[2] = Header{"X-B", "2"};
+  head.header_count = 3;
+  EXPECT_EQ(kept(head, {"x-a"}), "Host: example.com\r\nX-B: 2\r\n");
+}
+
+TEST(AppendKeptFields, ResponseHeadLinesEndAtTheEmptyLine) {
+  ResponseParse p(response_with("HTTP/1.1 200 OK", "Server: x\r\nContent-Length: 0\r\n"));
+  ASSERT_TRUE(p.ok());
+  std::string out;
+  append_kept_fields(out, p.head(), [](const Header&) { return true; });
+  EXPECT_EQ(out, "Server: x\r\nContent-Length: 0\r\n");
+}
+
+}  // namespace
+}  // namespace gatehouse::http
+
+namespace gatehouse::http {
+namespace {
+
+// iequals compares eight bytes at a time from eight bytes on: case must fold
+// at every offset, and only A-Z fold (the bytes just outside the letter
+// ranges, and obs-text, must not).
+TEST(Iequals, FoldsOnlyAsciiLettersAtEveryOffset) {
+  for (std::size_t len = 1; len <= 20; ++len) {
+    std::string a(len, 'k');
+    for (std::size_t at = 0; at < len; ++at) {
+      std::string b = a;
+      b[at] = 'K';
+      EXPECT_TRUE(iequals(a, b)) << len << " " << at;
+      for (auto [x, y] : {std::pair{'@', '`'},
+                          {'[', '{'},
+                          {'Z', 'z'},
+                          {'A', 'a'},
+                          {'\xc1', '\xe1'},
+                          {'-', '\r'},
+                          {'0', '\x10'}}) {
+        std::string c = a, d = a;
+        c[at] = x;
+        d[at] = y;
+        bool letters = (x == 'Z' || x == 'A');
+        EXPECT_EQ(iequals(c, d), letters) << len << " " << at << " " << int(x) << "/" << int(y);
+      }
+    }
+  }
+  EXPECT_TRUE(iequals("Content-Length", "content-length"));
+  EXPECT_FALSE(iequals("Content-Length", "content-lengtH2"));
+  EXPECT_FALSE(iequals("content-length", "content_length"));
+}
+
+TEST(FieldLine, ValueEndsAtItsCrlfAndKeepsTabs) {
+  RequestParse p(get_with("X-A: one\ttwo  three\t\r\nX-B:\r\nX-C: 0123456789abcdefghij\r\n"));
+  ASSERT_TRUE(p.ok());
+  ASSERT_EQ(p.head().header_count, 4u);
+  EXPECT_EQ(p.head().headers[1].value, "one\ttwo  three");
+  EXPECT_EQ(p.head().headers[2].value, "");
+  EXPECT_EQ(p.head().headers[3].value, "0123456789abcdefghij");
+}
+
+TEST(FieldLine, CrInsideAValueIsRefusedWhereverItSits) {
+  for (std::size_t at = 0; at < 20; ++at) {
+    std::string v(20, 'v');
+    v[at] = '\r';
+    RequestParse p(get_with("X-A: " + v + "\r\n"));
+    EXPECT_EQ(p.rejection(), 400) << at;
+  }
+}
+
+TEST(FieldLine, NameWithoutColonBeforeTheLineEndIsRefused) {
+  RequestParse p(get_with("X-Name-Only\r\n"));
+  EXPECT_EQ(p.rejection(), 400);
+  EXPECT_EQ(p.err().detail, "header line without colon");
 }
 
 }  // namespace
