@@ -25,6 +25,9 @@ using http::BodyKind;
 namespace {
 
 constexpr int64_t kAvoidMs = 5000;
+// Body bytes that arrived with a response head and are copied behind the
+// client head instead of being written as a second buffer.
+constexpr std::size_t kJoinBodyBytes = 1024;
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -590,8 +593,15 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
   build_client_head(ex_->out_head, resp, client_kind,
                     std::string_view(ex_->request_id, ex_->request_id_len), client_keep, edits);
   int status = resp.status;
+  // A small first part of the body joins the head: one buffer, one send(2).
+  std::size_t first_at = head_end;
+  if (first != 0 && first <= kJoinBodyBytes) {
+    ex_->out_head.append(ubuf_.data() + head_end, first);
+    first_at += first;
+    first = 0;
+  }
   std::array<asio::const_buffer, 2> out{asio::buffer(ex_->out_head),
-                                        asio::buffer(ubuf_.data() + head_end, first)};
+                                        asio::buffer(ubuf_.data() + first_at, first)};
   bool ok = client_.try_write(out, ec);
   if (!ok && !ec) {
     set_deadline(&client_, snap.config.limits.idle_timeout.count());

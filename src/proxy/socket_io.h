@@ -25,7 +25,16 @@ template <std::size_t N>
 bool try_write_all(Socket& socket, std::array<boost::asio::const_buffer, N>& bufs,
                    boost::system::error_code& ec) {
   std::size_t total = boost::asio::buffer_size(bufs);
-  std::size_t n = socket.write_some(bufs, ec);
+  // One non-empty buffer goes out through Asio's single-buffer path, send(2):
+  // unlike sendmsg(2) the kernel copies in no message header or iovec array.
+  std::size_t filled = 0;
+  const boost::asio::const_buffer* one = nullptr;
+  for (const boost::asio::const_buffer& b : bufs) {
+    if (b.size() == 0) continue;
+    ++filled;
+    one = &b;
+  }
+  std::size_t n = filled == 1 ? socket.write_some(*one, ec) : socket.write_some(bufs, ec);
   if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
     ec = {};
     n = 0;
