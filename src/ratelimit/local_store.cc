@@ -191,9 +191,17 @@ Decision LocalStore::hit(uint64_t key, const LimitSpec& spec, int64_t now_ms) {
       if (k == key) {
         Decision d;
         uint64_t next = apply_hit(st, spec, now_ms, d);
-        if (next == st || cas16(s, k, st, k, next)) return d;
-        candidate = nullptr;
-        goto retry;  // someone else updated it: read again
+        if (next != st && !cas16(s, k, st, k, next)) goto retry;  // someone else updated it
+        // The first slot in probe order that holds the key is the one every
+        // later hit reads. If an earlier slot took the key meanwhile (two new
+        // claims raced, see below), this slot is being given back and the
+        // hit is counted again there, so that none is lost.
+        for (std::size_t j = 0; j < i; ++j) {
+          if (__atomic_load_n(&slots_[(key + j) & mask_].key, __ATOMIC_ACQUIRE) == key) {
+            goto retry;
+          }
+        }
+        return d;
       }
       if (candidate == nullptr && (k == 0 || is_stale(st, spec, now_ms))) {
         candidate = s;
