@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <iostream>
+#include <stdexcept>
 #include <thread>
 
 #include "admin/admin_server.h"
@@ -18,6 +20,24 @@ namespace gatehouse::proxy {
 namespace asio = boost::asio;
 
 namespace {
+
+// Workers bind their listeners with SO_REUSEPORT, so a second gateway started
+// on a taken address would bind too and quietly get part of its traffic.
+// A bind without SO_REUSEPORT first (SO_REUSEADDR only: sockets in TIME_WAIT
+// from a previous run do not count) fails while any socket listens there.
+void ensure_address_free(const config::Address& a) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor probe(io);
+  asio::ip::tcp::endpoint ep(asio::ip::make_address(a.host), a.port);
+  probe.open(ep.protocol());
+  probe.set_option(asio::socket_base::reuse_address(true));
+  boost::system::error_code ec;
+  probe.bind(ep, ec);
+  if (ec == asio::error::address_in_use) {
+    throw std::runtime_error("listen " + a.to_string() +
+                             ": address already in use (is another gatehouse running?)");
+  }
+}
 
 class Gateway {
  public:
@@ -35,6 +55,7 @@ class Gateway {
   }
 
   int run() {
+    for (const auto& l : snapshot_->config.listeners) ensure_address_free(l.address);
     for (auto& w : workers_) w->listen();
     const auto& cfg = snapshot_->config;
     if (cfg.admin.listen) {

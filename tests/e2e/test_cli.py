@@ -146,6 +146,22 @@ def test_run_announces_listening_address_on_stderr(gateway):
     assert wait_for(lambda: line in gw.stderr()), gw.stderr()
 
 
+def test_run_refuses_an_address_another_gatehouse_listens_on(gateway, tmp_path):
+    # Listeners bind with SO_REUSEPORT: without the check, a second gatehouse
+    # on the same address would start and quietly take part of the traffic.
+    gw = gateway({"workers": 1, "routes": [{"name": "ping", "match": {"path": "/ping"},
+                                            "respond": {"status": 200, "body": "first"}}]})
+    second = tmp_path / "second.yaml"
+    second.write_text(gw.config_text.replace('body: "first"', 'body: "second"'))
+    assert "second" in second.read_text()
+    r = run_cli("run", "-c", str(second))
+    assert r.returncode == 1, r.stderr
+    assert f"listen 127.0.0.1:{gw.port}: address already in use" in r.stderr, r.stderr
+    for _ in range(20):  # the first still serves every request
+        resp = gw.get("/ping")
+        assert (resp.status_code, resp.text) == (200, "first")
+
+
 def test_run_listens_on_ipv6_loopback(gateway):
     try:
         port = free_port("::1")
