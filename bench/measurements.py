@@ -119,6 +119,10 @@ def f_us(v):
     return "n/a" if v is None else f"{v:.1f}"
 
 
+def f_pct(v):
+    return "n/a" if v is None else f"{v:.0f}"
+
+
 def f_signed_ms(us):
     return "n/a" if us is None else f"{us / 1000:+.3f}"
 
@@ -148,13 +152,14 @@ class Kind:
 
 
 class WrkKind(Kind):
-    median_keys = ("rps", "p50_us", "p99_us", "cpu_us_per_req")
+    median_keys = ("rps", "p50_us", "p99_us", "cpu_us_per_req", "server_cpu_pct")
     sum_keys = ("requests", "non2xx", "errors")
     columns = (
         ("req/s", "rps", f_int),
         ("p50 ms", "p50_us", f_ms),
         ("p99 ms", "p99_us", f_ms),
         ("CPU µs/req", "cpu_us_per_req", f_us),
+        ("server CPU %", "server_cpu_pct", f_pct),
         ("requests", "requests", f_int),
         ("non-2xx/3xx", "non2xx", f_int),
         ("socket errors", "errors", f_int),
@@ -336,10 +341,6 @@ class FixedRateKind(Kind):
                 agg[f"added_{p}_us"] = mine - base if mine is not None and base is not None else None
 
 
-def f_pct(v):
-    return "n/a" if v is None else f"{v:.0f}"
-
-
 class TlsWrkKind(WrkKind):
     """wrk over https through tls_client_shim.c (LD_PRELOAD): no session is
     ever offered, so every connection is a full handshake; the shim pins the
@@ -348,7 +349,7 @@ class TlsWrkKind(WrkKind):
     anything else, or (with Connection: close) a connection carried more than
     one request."""
 
-    median_keys = WrkKind.median_keys + ("server_cpu_pct", "rps_per_cpu")
+    median_keys = WrkKind.median_keys + ("rps_per_cpu",)
     sum_keys = WrkKind.sum_keys + ("handshakes", "resumed")
     columns = (
         ("req/s", "rps", f_int),
