@@ -31,6 +31,32 @@ constexpr std::size_t kJoinBodyBytes = 1024;
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
+// A plugin's Vary (cors: Origin) joins the upstream's instead of replacing
+// it: a cache must still key on what the upstream varies on. Nothing changes
+// when the upstream already names the field or varies on everything ("*").
+void add_vary(const http::ResponseHead& resp, const std::string& field, HeaderEdits& edits) {
+  std::string merged;
+  bool covered = false;
+  for (std::size_t i = 0; i < resp.header_count; ++i) {
+    const http::Header& h = resp.headers[i];
+    if (h.name.size() != 4 || !http::iequals(h.name, "vary")) continue;
+    std::string_view v = h.value;
+    while (!v.empty()) {
+      std::size_t comma = v.find(',');
+      std::string_view t = v.substr(0, comma);
+      while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+      if (t == "*" || http::iequals(t, field)) covered = true;
+      if (!t.empty()) merged.append(merged.empty() ? "" : ", ").append(t);
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  if (covered) return;
+  merged.append(merged.empty() ? "" : ", ").append(field);
+  edits.set.emplace_back("Vary", std::move(merged));
+}
+
 // Response head for the client: the upstream's fields minus hop-by-hop ones,
 // our framing and request id.
 void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKind kind,
@@ -579,7 +605,13 @@ Task<Session::Outcome> Session::proxy(http::RequestHead& head, int route) {
     for (auto it = plugins->rbegin(); it != plugins->rend(); ++it) {
       (*it)->on_response_headers(ctx, resp.status, ex_->edits);
     }
-    for (const auto& h : ex_->state.response_headers) ex_->edits.set.push_back(h);
+    for (const auto& h : ex_->state.response_headers) {
+      if (h.first.size() == 4 && http::iequals(h.first, "vary")) {
+        add_vary(resp, h.second, ex_->edits);
+      } else {
+        ex_->edits.set.push_back(h);
+      }
+    }
     if (web != 0) {
       ex_->edits.set.emplace_back("Content-Type",
                                   plugins::grpc_web::client_content_type(grpc_web_type_));

@@ -149,6 +149,37 @@ def test_request_without_origin_gets_no_cors_headers(cors_gw):
     assert not cors_headers(r), cors_headers(r)
 
 
+def test_vary_origin_joins_the_upstreams_vary(cors_gw):
+    # The plugin's Vary must not replace the upstream's: a cache keys on both.
+    r = cors_gw.get("/api/x?header=Vary:Accept-Encoding", headers={"Origin": ORIGIN})
+    assert r.status_code == 200
+    assert r.headers.get("Access-Control-Allow-Origin") == ORIGIN
+    assert tokens(r.headers.get("Vary")) == {"accept-encoding", "origin"}, r.headers.get("Vary")
+
+
+def test_vary_star_from_the_upstream_is_kept_alone(cors_gw):
+    r = cors_gw.get("/api/x?header=Vary:*", headers={"Origin": ORIGIN})
+    assert r.status_code == 200
+    assert r.headers.get("Vary") == "*"
+
+
+@pytest.mark.parametrize("origin", [None, OTHER])
+def test_answer_without_cors_headers_still_varies_on_origin(cors_gw, origin):
+    # With a list of origins, the answer depends on Origin: a shared cache
+    # must not hand this CORS-less response to an allowed origin.
+    headers = {"Origin": origin} if origin else {}
+    r = cors_gw.get("/api/x?header=Vary:Accept-Encoding", headers=headers)
+    assert r.status_code == 200
+    assert not cors_headers(r), cors_headers(r)
+    assert tokens(r.headers.get("Vary")) == {"accept-encoding", "origin"}, r.headers.get("Vary")
+
+
+def test_wildcard_origin_answers_do_not_vary_on_origin(cors_gw):
+    r = cors_gw.get("/star/x")
+    assert r.status_code == 200
+    assert "origin" not in tokens(r.headers.get("Vary"))
+
+
 def test_wildcard_origin_actual_request_gets_star(cors_gw):
     r = cors_gw.get("/star/x", headers={"Origin": "https://anything.example.org"})
     assert r.status_code == 200

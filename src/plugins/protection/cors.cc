@@ -116,7 +116,10 @@ class Cors : public proxy::Plugin {
     const http::RequestHead& head = *ctx.head;
     int origins = 0;
     const std::string_view origin = find_header(head, "origin", &origins);
-    if (origins == 0) return true;  // not a CORS request
+    if (origins == 0) {  // not a CORS request; the answer still depends on Origin (below)
+      if (!c_.any_origin) ctx.state->response_headers.emplace_back("Vary", "Origin");
+      return true;
+    }
     if (head.method == "OPTIONS") {
       int methods = 0;
       const std::string_view method = find_header(head, "access-control-request-method", &methods);
@@ -124,7 +127,13 @@ class Cors : public proxy::Plugin {
         return preflight(ctx, origins == 1 ? origin : std::string_view(), methods, trim_ows(method),
                          reply);
     }
-    if (origins != 1 || !allowed(origin)) return true;  // proxied as usual, no CORS header
+    if (origins != 1 || !allowed(origin)) {
+      // Proxied as usual, without CORS headers; but with a list of origins
+      // the answer depends on Origin, so a cache must not serve it to an
+      // allowed origin (Fetch standard, CORS protocol and HTTP caches).
+      if (!c_.any_origin) ctx.state->response_headers.emplace_back("Vary", "Origin");
+      return true;
+    }
     auto& out = ctx.state->response_headers;
     out.emplace_back("Access-Control-Allow-Origin", c_.any_origin ? "*" : std::string(origin));
     out.emplace_back("Vary", "Origin");
