@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,6 +18,8 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <system_error>
+#include <thread>
 
 namespace gatehouse::ratelimit {
 namespace {
@@ -290,19 +293,14 @@ bool append_command(std::string& out, std::initializer_list<std::string_view> he
   return true;
 }
 
-std::optional<tcp::endpoint> resolve(const RedisConfig& cfg, std::string& error) {
-  error_code ec;
-  auto address = asio::ip::make_address(cfg.host, ec);
-  if (!ec) return tcp::endpoint(address, cfg.port);
-  // A name: resolved here, on the worker's thread (Asio's async resolver
-  // needs a thread of its own). At most once a second, and /etc/hosts names
-  // answer at once; an IP address avoids the lookup altogether.
+std::optional<tcp::endpoint> lookup_name(const std::string& host, uint16_t port,
+                                         std::string& error) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_ADDRCONFIG;
   addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(cfg.host.c_str(), nullptr, &hints, &found); rc != 0) {
-    error = "cannot resolve '" + cfg.host + "': " + gai_strerror(rc);
+  if (int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0) {
+    error = "cannot resolve '" + host + "': " + gai_strerror(rc);
     return std::nullopt;
   }
   tcp::endpoint ep;
@@ -311,11 +309,11 @@ std::optional<tcp::endpoint> resolve(const RedisConfig& cfg, std::string& error)
     std::memcpy(&sa, found->ai_addr, sizeof sa);
     asio::ip::address_v6::bytes_type b;
     std::memcpy(b.data(), &sa.sin6_addr, 16);
-    ep = tcp::endpoint(asio::ip::address_v6(b, sa.sin6_scope_id), cfg.port);
+    ep = tcp::endpoint(asio::ip::address_v6(b, sa.sin6_scope_id), port);
   } else {
     sockaddr_in sa;
     std::memcpy(&sa, found->ai_addr, sizeof sa);
-    ep = tcp::endpoint(asio::ip::address_v4(ntohl(sa.sin_addr.s_addr)), cfg.port);
+    ep = tcp::endpoint(asio::ip::address_v4(ntohl(sa.sin_addr.s_addr)), port);
   }
   freeaddrinfo(found);
   return ep;
@@ -362,6 +360,52 @@ bool parse_number(std::string_view s, T& v) {
 struct RedisClientState {
   RedisClientState(asio::io_context& io, RedisConfig cfg) : io(io), cfg(std::move(cfg)) {
     where = this->cfg.host + ":" + std::to_string(this->cfg.port);
+    error_code ec;
+    auto address = asio::ip::make_address(this->cfg.host, ec);
+    if (!ec) {
+      address_ = tcp::endpoint(address, this->cfg.port);
+    } else {
+      // A name: looked up once here, at startup, before the worker serves;
+      // after that only on a thread of its own (see endpoint()).
+      std::string error;
+      address_ = resolve(this->cfg, error);
+    }
+  }
+
+  static std::optional<tcp::endpoint> resolve(const RedisConfig& cfg, std::string& error) {
+    return cfg.resolver ? cfg.resolver(cfg.host, cfg.port, error)
+                        : lookup_name(cfg.host, cfg.port, error);
+  }
+
+  // Where to connect. A host name is looked up again on every attempt to
+  // connect, on a thread of its own: getaddrinfo blocks (a slow DNS server
+  // would stall every request of the worker), and Asio's async resolver
+  // would complete on its own thread into this lock-free io_context. The
+  // attempt uses the last answer; the fresh one serves the next attempt (a
+  // second later at most), so a Redis that moved is found.
+  std::optional<tcp::endpoint> endpoint(std::string& error) {
+    if (!name_) return address_;
+    if (lookup_ && lookup_->done.load(std::memory_order_acquire)) {
+      if (lookup_->endpoint) address_ = lookup_->endpoint;
+      lookup_error_ = lookup_->endpoint ? std::string() : lookup_->error;
+      lookup_.reset();
+    }
+    if (!lookup_) {
+      lookup_ = std::make_shared<Lookup>();
+      try {
+        std::thread([lookup = lookup_, cfg = cfg] {
+          lookup->endpoint = resolve(cfg, lookup->error);
+          lookup->done.store(true, std::memory_order_release);
+        }).detach();
+      } catch (const std::system_error&) {  // no thread to be had: try again next time
+        lookup_->error = "cannot look up '" + cfg.host + "': no thread";
+        lookup_->done.store(true, std::memory_order_release);
+      }
+    }
+    if (!address_) {
+      error = lookup_error_.empty() ? "looking up '" + cfg.host + "'" : lookup_error_;
+    }
+    return address_;
   }
 
   // The connection to send on, opened if need be; nullptr (with `error`)
@@ -381,7 +425,7 @@ struct RedisClientState {
       return nullptr;
     }
     last_attempt = now;
-    auto endpoint = resolve(cfg, error);
+    auto endpoint = this->endpoint(error);
     if (!endpoint) return nullptr;
     auto c = std::make_shared<Conn>(io.get_executor());
     if (c->reader == nullptr) {
@@ -419,6 +463,21 @@ struct RedisClientState {
   std::optional<Clock::time_point> last_attempt;
   bool last_failed = false;
   bool shut = false;
+
+ private:
+  struct Lookup {
+    std::atomic<bool> done{false};
+    std::optional<tcp::endpoint> endpoint;
+    std::string error;
+  };
+  const bool name_ = [this] {
+    error_code ec;
+    asio::ip::make_address(cfg.host, ec);
+    return static_cast<bool>(ec);
+  }();
+  std::optional<tcp::endpoint> address_;
+  std::shared_ptr<Lookup> lookup_;  // in flight, or answered and not read yet
+  std::string lookup_error_;
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 // A worker's connection to Redis, for limits shared by every gateway
 // instance. hiredis (Debian's libhiredis) does the RESP protocol; Asio
-// drives the socket on the worker's thread (no extra thread, no lock).
+// drives the socket on the worker's thread (no lock). A Redis host given as
+// a name is looked up at startup and then on a short-lived thread of its own
+// before each attempt to connect, never on the worker's thread.
 //
 // One connection per worker, opened at first use and kept open, pipelined:
 // every caller writes its command at once and the replies come back in
@@ -11,7 +13,9 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,12 +26,19 @@
 
 namespace gatehouse::ratelimit {
 
+// How a host name becomes an address: getaddrinfo when empty (tests put a
+// slow or failing one here). Called on a thread of its own, never on the
+// worker's (see RedisClientState::endpoint).
+using RedisResolver = std::function<std::optional<boost::asio::ip::tcp::endpoint>(
+    const std::string& host, uint16_t port, std::string& error)>;
+
 struct RedisConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
   int db = 0;
   std::string password;  // empty: no AUTH
   int64_t timeout_ms = 50;
+  RedisResolver resolver;
 };
 
 // "redis://[:password@]host[:port][/db]"; nullopt with `error` set otherwise.

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <chrono>
@@ -298,6 +299,87 @@ TEST(RedisClient, ReconnectsAfterRedisRestarts) {
   EXPECT_LE(ms_since(t1), 1500);
   EXPECT_EQ(failed_slowly, 0);
   EXPECT_TRUE(client.healthy());
+}
+
+// A resolver for the name "redis.test" that tests can slow down or fail;
+// shared with the lookup threads, which may outlive a test's locals.
+struct FakeDns {
+  std::atomic<int> lookups{0};
+  std::atomic<int> delay_ms{0};
+  std::atomic<bool> fail{false};
+  std::atomic<uint16_t> port{0};
+};
+
+RedisConfig named_config(const std::shared_ptr<FakeDns>& dns, int64_t timeout_ms) {
+  RedisConfig cfg;
+  cfg.host = "redis.test";
+  cfg.port = 1;  // the fake DNS answers with its own port
+  cfg.timeout_ms = timeout_ms;
+  cfg.resolver = [dns](const std::string& host, uint16_t,
+                       std::string& error) -> std::optional<asio::ip::tcp::endpoint> {
+    ++dns->lookups;
+    std::this_thread::sleep_for(std::chrono::milliseconds(dns->delay_ms.load()));
+    if (dns->fail || host != "redis.test") {
+      error = "cannot resolve '" + host + "': no such name";
+      return std::nullopt;
+    }
+    return asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), dns->port);
+  };
+  return cfg;
+}
+
+TEST(RedisClient, HostNameLookupsNeverBlockTheWorker) {
+  auto dns = std::make_shared<FakeDns>();
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  dns->port = server.port();
+  asio::io_context io;
+  RedisClient client(io, named_config(dns, 300));  // startup: looked up here
+  EXPECT_EQ(dns->lookups, 1);
+  ASSERT_TRUE(eval(io, client, echo_script(), {}, {"1"}).ok);
+
+  // DNS turns slow, then Redis restarts: reconnecting must not wait for it.
+  dns->delay_ms = 2000;
+  server.stop();
+  EXPECT_FALSE(eval(io, client, echo_script(), {}, {"2"}).ok);
+  ASSERT_TRUE(server.start());
+  dns->port = server.port();
+  const auto t1 = Clock::now();
+  RedisReply r;
+  int64_t slowest = 0;
+  while (Clock::now() - t1 < 3000ms) {
+    auto t = Clock::now();
+    r = eval(io, client, echo_script(), {}, {"3"});
+    slowest = std::max(slowest, ms_since(t));
+    if (r.ok) break;
+    run_for(io, 50ms);
+  }
+  ASSERT_TRUE(r.ok) << r.error;  // with the address looked up before
+  EXPECT_LE(slowest, 400) << "a call waited for the name lookup";
+  EXPECT_GE(dns->lookups, 2);  // a fresh lookup went off on its own thread
+  dns->delay_ms = 0;
+}
+
+TEST(RedisClient, NameThatFailedAtStartupIsLookedUpAgainInTheBackground) {
+  auto dns = std::make_shared<FakeDns>();
+  RedisServer server;
+  ASSERT_TRUE(server.start());
+  dns->port = server.port();
+  dns->fail = true;
+  asio::io_context io;
+  RedisClient client(io, named_config(dns, 300));
+  RedisReply r = eval(io, client, echo_script(), {}, {"1"});
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("redis.test"), std::string::npos) << r.error;
+  dns->fail = false;  // the name appears: a later attempt finds it
+  const auto t1 = Clock::now();
+  while (Clock::now() - t1 < 4000ms) {
+    r = eval(io, client, echo_script(), {}, {"2"});
+    if (r.ok) break;
+    run_for(io, 50ms);
+  }
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.integers, (std::vector<int64_t>{2}));
 }
 
 TEST(RedisClient, AuthAndSelectFromUrl) {
