@@ -181,7 +181,8 @@ public:
 
   static void* allocate(gatehouse_block_cache* cache, std::size_t size)
   {
-    std::size_t c = (size + granule - 1) / granule;
+    // Class 0 would be a block too small for the free list's link.
+    std::size_t c = size == 0 ? 1 : (size + granule - 1) / granule;
     if (cache && c < classes && cache->head_[c])
     {
       void* const block = cache->head_[c];
