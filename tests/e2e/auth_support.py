@@ -132,12 +132,18 @@ class SigningKey:
     def jwk(self, **extra):
         """The public JWK (kid, use: sig, no alg unless given in extra)."""
         if self.kind == "RSA":
-            text = jwt.algorithms.RSAAlgorithm.to_jwk(self.public)
+            key = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.public))
         elif self.kind.startswith("EC"):
-            text = jwt.algorithms.ECAlgorithm.to_jwk(self.public)
+            # Not PyJWT's to_jwk: Debian's 2.6 drops leading zero bytes of the
+            # coordinates, which RFC 7518 6.2.1.2 forbids and the gateway
+            # refuses, so about one key in 128 came out unusable.
+            size = (self.public.curve.key_size + 7) // 8
+            numbers = self.public.public_numbers()
+            key = {"kty": "EC", "crv": "P-256" if size == 32 else "P-384",
+                   "x": b64url(numbers.x.to_bytes(size, "big")),
+                   "y": b64url(numbers.y.to_bytes(size, "big"))}
         else:
-            text = jwt.algorithms.OKPAlgorithm.to_jwk(self.public)
-        key = json.loads(text)
+            key = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.public))
         key.pop("alg", None)
         key.pop("key_ops", None)
         key.update({"kid": self.kid, "use": "sig"})
