@@ -70,45 +70,29 @@ inline uint64_t ctl8(uint64_t w) {
   return below_space | ((del - kOnes) & ~del & kHigh);
 }
 
-// Scans a field value from p[i] for the CR that ends its line (at most n
-// bytes are read). Returns the CR's index, or npos for a byte a value must
-// not hold (RFC 9110 5.5: no CTL but HTAB; a CR must start the line's CRLF).
+// Index of the first byte from p[i] (before p[n]) that a field value must
+// not hold (RFC 9110 5.5: a CTL other than HTAB), or n. A word with no byte
+// below 0x20 and no 0x7f passes whole; one with any is checked byte by byte,
+// since HTAB is allowed.
+std::size_t first_non_value(const char* p, std::size_t i, std::size_t n) {
+  for (; i + 8 <= n; i += 8) {
+    if (ctl8(load8(p + i)) == 0) continue;
+    for (std::size_t j = i; j < i + 8; ++j) {
+      if (!kChars.field_value[static_cast<unsigned char>(p[j])]) return j;
+    }
+  }
+  for (; i < n; ++i) {
+    if (!kChars.field_value[static_cast<unsigned char>(p[i])]) return i;
+  }
+  return n;
+}
+
+// The index of the CR that ends the field value starting at p[i] (at most n
+// bytes are read), or npos for a byte a value must not hold (a CR must start
+// the line's CRLF).
 std::size_t field_value_end(const char* p, std::size_t i, std::size_t n) {
-  while (true) {
-    std::size_t stop = n;
-    if (i + 8 <= n) {
-      if (ctl8(load8(p + i)) == 0) {
-        i += 8;
-        continue;
-      }
-      stop = i + 8;
-    }
-    for (; i < stop; ++i) {
-      unsigned char c = static_cast<unsigned char>(p[i]);
-      if (kChars.field_value[c]) continue;
-      if (c == '\r' && i + 1 < n && p[i + 1] == '\n') return i;
-      return std::string_view::npos;
-    }
-    if (i >= n) return std::string_view::npos;
-  }
-}
-
-std::string_view trim_ows(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
-// Splits a comma-separated list (RFC 9110 5.6.1); calls f(token) per element,
-// empty elements included so that callers can reject them where they matter.
-template <typename F>
-void for_each_list_item(std::string_view v, F&& f) {
-  while (true) {
-    std::size_t comma = v.find(',');
-    f(trim_ows(v.substr(0, comma)));
-    if (comma == std::string_view::npos) return;
-    v.remove_prefix(comma + 1);
-  }
+  std::size_t end = first_non_value(p, i, n);
+  return end + 1 < n && p[end] == '\r' && p[end + 1] == '\n' ? end : std::string_view::npos;
 }
 
 ParseStatus fail(ParseError& err, int status, std::string_view detail) {
@@ -416,21 +400,7 @@ bool is_token(std::string_view v) {
 }
 
 bool is_field_value(std::string_view v) {
-  // A word passes when none of its bytes is below 0x20 or is 0x7f; one that
-  // does not is checked byte by byte, since HTAB is allowed.
-  const char* p = v.data();
-  std::size_t n = v.size();
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    if (ctl8(load8(p + i)) == 0) continue;
-    for (std::size_t j = i; j < i + 8; ++j) {
-      if (!kChars.field_value[static_cast<unsigned char>(p[j])]) return false;
-    }
-  }
-  for (; i < n; ++i) {
-    if (!kChars.field_value[static_cast<unsigned char>(p[i])]) return false;
-  }
-  return true;
+  return first_non_value(v.data(), 0, v.size()) == v.size();
 }
 
 void RequestHead::reset() {

@@ -115,6 +115,26 @@ bool is_field_value(std::string_view s);
 // Case-insensitive ASCII comparison for header names and tokens.
 bool iequals(std::string_view a, std::string_view b);
 
+// Without leading and trailing SP and HTAB (RFC 9110 5.6.3, OWS).
+inline std::string_view trim_ows(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// Splits a comma-separated list (RFC 9110 5.6.1); calls f(token) per element,
+// trimmed, empty elements included so that callers can reject them where
+// they matter.
+template <typename F>
+void for_each_list_item(std::string_view v, F&& f) {
+  while (true) {
+    std::size_t comma = v.find(',');
+    f(trim_ows(v.substr(0, comma)));
+    if (comma == std::string_view::npos) return;
+    v.remove_prefix(comma + 1);
+  }
+}
+
 // True when `name` is hop-by-hop (RFC 9110 7.6.1) or listed in `connection`.
 bool is_hop_by_hop(std::string_view name, std::string_view connection_tokens);
 

@@ -406,7 +406,7 @@ int ClientCodec::Connection::on_header(nghttp2_session* session, const nghttp2_f
     // Trailers fit HTTP/1.1 only in a chunked body.
     return 0;
   }
-  s->fields.append(n).append(": ").append(v).append("\r\n");
+  http::append_field(s->fields, n, v);
   return 0;
 }
 

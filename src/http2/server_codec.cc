@@ -375,7 +375,7 @@ void ServerCodec::Connection::on_request_field(Stream& s, std::string_view name,
     return;
   }
   if (name == "content-length") p.has_content_length = true;
-  p.fields.append(name).append(": ").append(value).append("\r\n");
+  http::append_field(p.fields, name, value);
 }
 
 void ServerCodec::Connection::on_trailer_field(Stream& s, std::string_view name,
@@ -390,7 +390,7 @@ void ServerCodec::Connection::on_trailer_field(Stream& s, std::string_view name,
   // Trailers reach HTTP/1.1 only in a chunked body; after a content-length
   // body they have nowhere to go and are dropped.
   if (!s.chunked_request || is_forbidden_trailer(name)) return;
-  s.trailers.append(name).append(": ").append(value).append("\r\n");
+  http::append_field(s.trailers, name, value);
 }
 
 void ServerCodec::Connection::on_request_headers_done(Stream& s, bool end_stream) {

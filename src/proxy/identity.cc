@@ -2,16 +2,9 @@
 
 #include "auth/consumers.h"
 #include "auth/crypto.h"
+#include "http/http1_parser.h"
 
 namespace gatehouse::proxy {
-namespace {
-
-void header(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
-}
-
-}  // namespace
-
 std::string_view identity_user_id(const Identity& id) {
   if (!id.verified) return {};
   if (!id.user_id.empty()) return id.user_id;
@@ -20,22 +13,23 @@ std::string_view identity_user_id(const Identity& id) {
 
 void append_identity_headers(std::string& out, const Identity& id) {
   if (id.consumer != nullptr) {
-    header(out, "X-Consumer", id.consumer->name);
-    if (!id.consumer->plan.empty()) header(out, "X-Consumer-Tier", id.consumer->plan);
+    http::append_field(out, "X-Consumer", id.consumer->name);
+    if (!id.consumer->plan.empty()) http::append_field(out, "X-Consumer-Tier", id.consumer->plan);
   }
   if (id.anonymous) {
-    header(out, "X-Anonymous-Consumer", "true");
+    http::append_field(out, "X-Anonymous-Consumer", "true");
     return;
   }
   if (!id.verified) return;
-  if (std::string_view user = identity_user_id(id); !user.empty()) header(out, "X-User-ID", user);
+  if (std::string_view user = identity_user_id(id); !user.empty())
+    http::append_field(out, "X-User-ID", user);
   if (!id.role.empty()) {
-    header(out, "X-User-Role", id.role);
+    http::append_field(out, "X-User-Role", id.role);
   } else if (id.consumer != nullptr && !id.consumer->groups_joined.empty()) {
-    header(out, "X-User-Role", id.consumer->groups_joined);
+    http::append_field(out, "X-User-Role", id.consumer->groups_joined);
   }
-  header(out, "X-Auth-Verified", "true");
-  for (const auto& [name, value] : id.headers) header(out, name, value);
+  http::append_field(out, "X-Auth-Verified", "true");
+  for (const auto& [name, value] : id.headers) http::append_field(out, name, value);
 }
 
 std::string signature_base(int64_t t, std::string_view method, std::string_view target,

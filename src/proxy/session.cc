@@ -41,10 +41,6 @@ void append_uint(std::string& out, uint64_t v) {
   out.append(p, static_cast<std::size_t>(buf + sizeof buf - p));
 }
 
-void append_header(std::string& out, std::string_view name, std::string_view value) {
-  http::append_field(out, name, value);
-}
-
 std::string_view lower_host(std::string_view host, char (&buf)[256]) {
   // Strip the port; IPv6 literals keep their brackets.
   std::size_t end = host.size();
@@ -104,17 +100,10 @@ bool is_websocket_upgrade(const http::RequestHead& head) {
   bool websocket = false;
   bool connection_upgrade = false;
   auto has_token = [](std::string_view list, std::string_view token) {
-    std::size_t pos = 0;
-    while (pos <= list.size()) {
-      std::size_t comma = list.find(',', pos);
-      std::string_view item = list.substr(pos, comma == list.npos ? list.npos : comma - pos);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-      if (http::iequals(item, token)) return true;
-      if (comma == list.npos) break;
-      pos = comma + 1;
-    }
-    return false;
+    bool found = false;
+    http::for_each_list_item(list,
+                             [&](std::string_view t) { found = found || http::iequals(t, token); });
+    return found;
   };
   for (std::size_t i = 0; i < head.header_count; ++i) {
     const http::Header& h = head.headers[i];
@@ -602,14 +591,14 @@ Task<Session::Outcome> Session::respond_direct(const http::RequestHead& head, in
   const CompiledRoute& r = worker_.snapshot().routes[static_cast<std::size_t>(route)];
   bool keep = head.keep_alive && head.facts.body == BodyKind::kNone && !worker_.draining();
   ex_->out_head.assign(r.direct_head);
-  append_header(ex_->out_head, "X-Request-Id",
-                std::string_view(ex_->request_id, ex_->request_id_len));
+  http::append_field(ex_->out_head, "X-Request-Id",
+                     std::string_view(ex_->request_id, ex_->request_id_len));
   for (const auto& [name, value] : ex_->state.response_headers) {
     bool configured = false;
     for (const std::string& n : r.direct_header_names) configured |= http::iequals(n, name);
-    if (!configured) append_header(ex_->out_head, name, value);
+    if (!configured) http::append_field(ex_->out_head, name, value);
   }
-  append_header(ex_->out_head, "Date", worker_.clock().http_date());
+  http::append_field(ex_->out_head, "Date", worker_.clock().http_date());
   if (!keep) ex_->out_head.append("Connection: close\r\n");
   ex_->out_head.append("\r\n");
   bool is_head = head.method == "HEAD";
@@ -644,19 +633,19 @@ Task<void> Session::respond_problem(int status, std::string_view detail, bool ke
   keep_alive = keep_alive && !worker_.draining();
   ex_->out_head.clear();
   http::append_status_line(ex_->out_head, status, {});
-  append_header(ex_->out_head, "Content-Type", "application/problem+json");
+  http::append_field(ex_->out_head, "Content-Type", "application/problem+json");
   ex_->out_head.append("Content-Length: ");
   append_uint(ex_->out_head, body.size());
   ex_->out_head.append("\r\n");
-  append_header(ex_->out_head, "X-Request-Id",
-                std::string_view(ex_->request_id, ex_->request_id_len));
-  append_header(ex_->out_head, "Date", worker_.clock().http_date());
-  if (!allow.empty()) append_header(ex_->out_head, "Allow", allow);
+  http::append_field(ex_->out_head, "X-Request-Id",
+                     std::string_view(ex_->request_id, ex_->request_id_len));
+  http::append_field(ex_->out_head, "Date", worker_.clock().http_date());
+  if (!allow.empty()) http::append_field(ex_->out_head, "Allow", allow);
   if (extra != nullptr) {
-    for (const auto& [name, value] : *extra) append_header(ex_->out_head, name, value);
+    for (const auto& [name, value] : *extra) http::append_field(ex_->out_head, name, value);
   }
   for (const auto& [name, value] : ex_->state.response_headers)
-    append_header(ex_->out_head, name, value);
+    http::append_field(ex_->out_head, name, value);
   ex_->out_head.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
   bool head_request = ex_->method == "HEAD";
   if (keep_alive) consume_request_head();
@@ -732,12 +721,12 @@ Task<void> Session::respond_empty(int status, bool keep_alive, const ReplyHeader
   ex_->out_head.clear();
   http::append_status_line(ex_->out_head, status, {});
   if (status != 204 && status != 304) ex_->out_head.append("Content-Length: 0\r\n");
-  append_header(ex_->out_head, "X-Request-Id",
-                std::string_view(ex_->request_id, ex_->request_id_len));
-  append_header(ex_->out_head, "Date", worker_.clock().http_date());
-  for (const auto& [name, value] : headers) append_header(ex_->out_head, name, value);
+  http::append_field(ex_->out_head, "X-Request-Id",
+                     std::string_view(ex_->request_id, ex_->request_id_len));
+  http::append_field(ex_->out_head, "Date", worker_.clock().http_date());
+  for (const auto& [name, value] : headers) http::append_field(ex_->out_head, name, value);
   for (const auto& [name, value] : ex_->state.response_headers)
-    append_header(ex_->out_head, name, value);
+    http::append_field(ex_->out_head, name, value);
   ex_->out_head.append(keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
   if (keep_alive) consume_request_head();
   co_await write_client(ex_->out_head, nullptr, 0);
@@ -865,10 +854,10 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
     }
     return true;
   });
-  for (const auto& [name, value] : ex_->edits.set) append_header(out, name, value);
-  if (!host_seen && !head.host.empty()) append_header(out, "Host", head.host);
+  for (const auto& [name, value] : ex_->edits.set) http::append_field(out, name, value);
+  if (!host_seen && !head.host.empty()) http::append_field(out, "Host", head.host);
   std::string_view request_id(ex_->request_id, ex_->request_id_len);
-  append_header(out, "X-Request-Id", request_id);
+  http::append_field(out, "X-Request-Id", request_id);
   const Identity& id = ex_->state.identity;
   if (id.known()) append_identity_headers(out, id);
   const std::string& secret = worker_.snapshot().signing_secret;
@@ -880,7 +869,7 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
   if (!xff.empty()) out.append(xff).append(", "sv);
   out.append(client_ip_).append("\r\n"sv);
   out.append(secure_ ? "X-Forwarded-Proto: https\r\n"sv : "X-Forwarded-Proto: http\r\n"sv);
-  if (!head.host.empty()) append_header(out, "X-Forwarded-Host", head.host);
+  if (!head.host.empty()) http::append_field(out, "X-Forwarded-Host", head.host);
   if (upgrade_) out.append("Connection: Upgrade\r\nUpgrade: websocket\r\n"sv);
   if (head.facts.body == BodyKind::kLength) {
     out.append("Content-Length: "sv);

@@ -40,17 +40,10 @@ void add_vary(const http::ResponseHead& resp, const std::string& field, HeaderEd
   for (std::size_t i = 0; i < resp.header_count; ++i) {
     const http::Header& h = resp.headers[i];
     if (h.name.size() != 4 || !http::iequals(h.name, "vary")) continue;
-    std::string_view v = h.value;
-    while (!v.empty()) {
-      std::size_t comma = v.find(',');
-      std::string_view t = v.substr(0, comma);
-      while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    http::for_each_list_item(h.value, [&](std::string_view t) {
       if (t == "*" || http::iequals(t, field)) covered = true;
       if (!t.empty()) merged.append(merged.empty() ? "" : ", ").append(t);
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
+    });
   }
   if (covered) return;
   merged.append(merged.empty() ? "" : ", ").append(field);

@@ -362,7 +362,8 @@ struct RedisClientState {
     where = this->cfg.host + ":" + std::to_string(this->cfg.port);
     error_code ec;
     auto address = asio::ip::make_address(this->cfg.host, ec);
-    if (!ec) {
+    name_ = static_cast<bool>(ec);
+    if (!name_) {
       address_ = tcp::endpoint(address, this->cfg.port);
     } else {
       // A name: looked up once here, at startup, before the worker serves;
@@ -470,11 +471,7 @@ struct RedisClientState {
     std::optional<tcp::endpoint> endpoint;
     std::string error;
   };
-  const bool name_ = [this] {
-    error_code ec;
-    asio::ip::make_address(cfg.host, ec);
-    return static_cast<bool>(ec);
-  }();
+  bool name_ = false;  // cfg.host is a name, not an address
   std::optional<tcp::endpoint> address_;
   std::shared_ptr<Lookup> lookup_;  // in flight, or answered and not read yet
   std::string lookup_error_;

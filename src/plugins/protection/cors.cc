@@ -116,11 +116,7 @@ class Cors : public proxy::Plugin {
     const http::RequestHead& head = *ctx.head;
     int origins = 0;
     const std::string_view origin = find_header(head, "origin", &origins);
-    if (origins == 0) {  // not a CORS request; the answer still depends on Origin (below)
-      if (!c_.any_origin) ctx.state->response_headers.emplace_back("Vary", "Origin");
-      return true;
-    }
-    if (head.method == "OPTIONS") {
+    if (origins != 0 && head.method == "OPTIONS") {
       int methods = 0;
       const std::string_view method = find_header(head, "access-control-request-method", &methods);
       if (methods > 0)
@@ -128,9 +124,10 @@ class Cors : public proxy::Plugin {
                          reply);
     }
     if (origins != 1 || !allowed(origin)) {
-      // Proxied as usual, without CORS headers; but with a list of origins
-      // the answer depends on Origin, so a cache must not serve it to an
-      // allowed origin (Fetch standard, CORS protocol and HTTP caches).
+      // Not a CORS request (no Origin) or not an allowed one: proxied as
+      // usual, without CORS headers; but with a list of origins the answer
+      // depends on Origin, so a cache must not serve it to an allowed origin
+      // (Fetch standard, CORS protocol and HTTP caches).
       if (!c_.any_origin) ctx.state->response_headers.emplace_back("Vary", "Origin");
       return true;
     }

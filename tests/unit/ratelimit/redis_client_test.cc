@@ -67,6 +67,26 @@ const RedisScript& echo_script() {
   return s;
 }
 
+// Calls the echo script with `arg` every 50 ms until it succeeds or `limit`
+// has passed; returns the last reply. each(reply, ms) sees every call and
+// how long it took.
+RedisReply eval_until_ok(
+    asio::io_context& io, RedisClient& client, const std::string& arg,
+    std::chrono::milliseconds limit,
+    const std::function<void(const RedisReply&, int64_t)>& each = [](const RedisReply&, int64_t) {
+    }) {
+  const auto t0 = Clock::now();
+  RedisReply r;
+  while (Clock::now() - t0 < limit) {
+    auto t = Clock::now();
+    r = eval(io, client, echo_script(), {}, {arg});
+    each(r, ms_since(t));
+    if (r.ok) break;
+    run_for(io, 50ms);
+  }
+  return r;
+}
+
 RedisConfig local_config(uint16_t port, int64_t timeout_ms) {
   RedisConfig cfg;
   cfg.host = "127.0.0.1";
@@ -241,12 +261,7 @@ TEST(RedisClient, HungConnectionIsDroppedAndReplaced) {
   server.resume();
   // Back within about a second (one connection attempt per second).
   const auto t1 = Clock::now();
-  RedisReply r;
-  while (Clock::now() - t1 < 3000ms) {
-    r = eval(io, client, echo_script(), {}, {"77"});
-    if (r.ok) break;
-    run_for(io, 50ms);
-  }
+  RedisReply r = eval_until_ok(io, client, "77", 3000ms);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.integers, (std::vector<int64_t>{77}));
   EXPECT_LE(ms_since(t1), 1500);
@@ -287,13 +302,9 @@ TEST(RedisClient, ReconnectsAfterRedisRestarts) {
   ASSERT_TRUE(server.start());  // same port; the script cache is empty again
   const auto t1 = Clock::now();
   int failed_slowly = 0;
-  while (Clock::now() - t1 < 3000ms) {
-    auto t = Clock::now();
-    r = eval(io, client, echo_script(), {}, {"3"});
-    if (r.ok) break;
-    if (ms_since(t) > 100) ++failed_slowly;
-    run_for(io, 50ms);
-  }
+  r = eval_until_ok(io, client, "3", 3000ms, [&](const RedisReply& reply, int64_t ms) {
+    if (!reply.ok && ms > 100) ++failed_slowly;
+  });
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.integers, (std::vector<int64_t>{3}));
   EXPECT_LE(ms_since(t1), 1500);
@@ -344,16 +355,10 @@ TEST(RedisClient, HostNameLookupsNeverBlockTheWorker) {
   EXPECT_FALSE(eval(io, client, echo_script(), {}, {"2"}).ok);
   ASSERT_TRUE(server.start());
   dns->port = server.port();
-  const auto t1 = Clock::now();
-  RedisReply r;
   int64_t slowest = 0;
-  while (Clock::now() - t1 < 3000ms) {
-    auto t = Clock::now();
-    r = eval(io, client, echo_script(), {}, {"3"});
-    slowest = std::max(slowest, ms_since(t));
-    if (r.ok) break;
-    run_for(io, 50ms);
-  }
+  RedisReply r = eval_until_ok(io, client, "3", 3000ms, [&](const RedisReply&, int64_t ms) {
+    slowest = std::max(slowest, ms);
+  });
   ASSERT_TRUE(r.ok) << r.error;  // with the address looked up before
   EXPECT_LE(slowest, 400) << "a call waited for the name lookup";
   EXPECT_GE(dns->lookups, 2);  // a fresh lookup went off on its own thread
@@ -372,12 +377,7 @@ TEST(RedisClient, NameThatFailedAtStartupIsLookedUpAgainInTheBackground) {
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("redis.test"), std::string::npos) << r.error;
   dns->fail = false;  // the name appears: a later attempt finds it
-  const auto t1 = Clock::now();
-  while (Clock::now() - t1 < 4000ms) {
-    r = eval(io, client, echo_script(), {}, {"2"});
-    if (r.ok) break;
-    run_for(io, 50ms);
-  }
+  r = eval_until_ok(io, client, "2", 4000ms);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.integers, (std::vector<int64_t>{2}));
 }
