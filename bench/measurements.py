@@ -152,7 +152,7 @@ class Kind:
 
 
 class WrkKind(Kind):
-    median_keys = ("rps", "p50_us", "p99_us", "cpu_us_per_req", "server_cpu_pct")
+    median_keys = ("rps", "p50_us", "p99_us", "cpu_us_per_req", "server_cpu_pct", "load_cpu_pct")
     sum_keys = ("requests", "non2xx", "errors")
     columns = (
         ("req/s", "rps", f_int),
@@ -160,6 +160,7 @@ class WrkKind(Kind):
         ("p99 ms", "p99_us", f_ms),
         ("CPU µs/req", "cpu_us_per_req", f_us),
         ("server CPU %", "server_cpu_pct", f_pct),
+        ("load CPU %", "load_cpu_pct", f_pct),
         ("requests", "requests", f_int),
         ("non-2xx/3xx", "non2xx", f_int),
         ("socket errors", "errors", f_int),
@@ -181,12 +182,17 @@ class WrkKind(Kind):
         headers.update(dict(scenario.headers))
         pids = server.pids()
         before = proc_stats.cpu_ticks(pids)
+        load_before = proc_stats.cpu_busy_ticks(ctx.client_cpu)
         try:
             r = wrk_runner.run(url, ctx.connections(scenario), duration, script=script, cpu=ctx.client_cpu,
                                headers=headers, env=env)
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             return {"ok": False, "problem": str(e)}
         ticks = proc_stats.cpu_ticks(pids) - before
+        # The busy share of the load CPU (wrk and the backend) over the run,
+        # wrk's start-up and exit included: near 100 means that CPU, not the
+        # server, set req/s.
+        r["load_cpu_pct"] = proc_stats.busy_percent(load_before, proc_stats.cpu_busy_ticks(ctx.client_cpu))
         r["cpu_us_per_req"] = _cpu_per_request(ticks, r["requests"])
         r["server_cpu_pct"] = _cpu_percent(ticks, r["seconds"])
         # req/s counts answered requests only: wrk's Requests/sec includes the

@@ -58,6 +58,30 @@ def ticks_to_us(ticks):
     return ticks * 1_000_000 / CLK_TCK
 
 
+def cpu_busy_ticks(cpu):
+    """(busy, total) clock ticks of one CPU since boot, from /proc/stat: busy is
+    user + nice + system + irq + softirq + steal (all but idle and iowait), or
+    None when there is no such CPU."""
+    if cpu is None:
+        return None
+    prefix = f"cpu{cpu} "
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(prefix):
+                v = [int(x) for x in line.split()[1:9]]
+                user, nice, system, idle, iowait, irq, softirq, steal = v
+                busy = user + nice + system + irq + softirq + steal
+                return busy, busy + idle + iowait
+    return None
+
+
+def busy_percent(before, after):
+    """Percent of the time the CPU was busy between two cpu_busy_ticks() readings."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
+
+
 def rss_kib(pids):
     """Sum of VmRSS (KiB) of the given processes."""
     total = 0
