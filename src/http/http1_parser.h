@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -114,6 +115,49 @@ bool is_field_value(std::string_view s);
 
 // Case-insensitive ASCII comparison for header names and tokens.
 bool iequals(std::string_view a, std::string_view b);
+
+namespace detail {
+inline uint64_t load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+// ASCII lower case of every byte of a word; other bytes unchanged.
+constexpr uint64_t lower8(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  uint64_t low7 = w & ~kHigh;
+  uint64_t above_z = low7 + kOnes * (0x7f - 'Z');  // high bit set when byte > 'Z'
+  uint64_t from_a = low7 + kOnes * (0x80 - 'A');   // high bit set when byte >= 'A'
+  uint64_t upper = (from_a ^ above_z) & ~w & kHigh;
+  return w | (upper >> 2);
+}
+
+constexpr char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+}  // namespace detail
+
+// The same against a string literal (iequals(name, "content-length")), the
+// usual case on the hot path: inlined with the length known, the literal's
+// side folds to constants and only `a` is lowered, a word at a time.
+template <std::size_t N>
+inline bool iequals(std::string_view a, const char (&literal)[N]) {
+  constexpr std::size_t n = N - 1;
+  if (a.size() != n) return false;
+  const char* p = a.data();
+  if constexpr (n >= 8) {
+    for (std::size_t i = 0;; i += 8) {
+      if (i + 8 > n) i = n - 8;  // the last word overlaps the one before
+      if (detail::lower8(detail::load8(p + i)) != detail::lower8(detail::load8(literal + i)))
+        return false;
+      if (i + 8 == n) return true;
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i)
+      if (detail::lower(p[i]) != detail::lower(literal[i])) return false;
+    return true;
+  }
+}
 
 // Without leading and trailing SP and HTAB (RFC 9110 5.6.3, OWS).
 inline std::string_view trim_ows(std::string_view v) {

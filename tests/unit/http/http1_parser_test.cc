@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -1413,6 +1414,125 @@ TEST(FieldLine, NameWithoutColonBeforeTheLineEndIsRefused) {
   RequestParse p(get_with("X-Name-Only\r\n"));
   EXPECT_EQ(p.rejection(), 400);
   EXPECT_EQ(p.err().detail, "header line without colon");
+}
+
+}  // namespace
+}  // namespace gatehouse::http
+
+namespace gatehouse::http {
+namespace {
+
+// find_head_end looks at sixteen bytes at a time: the empty line and a bare LF
+// must be found wherever they sit in a block, whether the head arrives whole
+// or a byte at a time (`scanned` resuming mid-block).
+TEST(Http1ParserFindHeadEnd, FindsTheEndAndBareLfsAtEveryOffset) {
+  for (std::size_t pad = 0; pad < 40; ++pad) {
+    std::string head = "GET / HTTP/1.1\r\nX: " + std::string(pad, 'v') + "\r\n\r\n";
+    std::string all = head + std::string(20, 'b');
+    std::size_t scanned = 0;
+    EXPECT_EQ(find_head_end(all.data(), all.size(), scanned), head.size()) << pad;
+    scanned = 0;
+    std::size_t found = 0;
+    for (std::size_t n = 1; n <= all.size() && found == 0; ++n) {
+      found = find_head_end(all.data(), n, scanned);
+      EXPECT_LE(scanned, n);
+    }
+    EXPECT_EQ(found, head.size()) << pad;
+    std::string bare = "GET / HTTP/1.1\r\nX: " + std::string(pad, 'v') + "\nY: z\r\n\r\n";
+    scanned = 0;
+    EXPECT_EQ(find_head_end(bare.data(), bare.size(), scanned), kBareLf) << pad;
+  }
+}
+
+// Header names are scanned sixteen bytes at a time for letters, digits and
+// '-': the colon, other tchars and refused bytes must be handled at every
+// offset of a name of any length.
+TEST(FieldLine, NamesOfEveryLengthWithEveryKindOfByteAtEveryOffset) {
+  for (std::size_t len = 1; len <= 40; ++len) {
+    std::string name(len, 'n');
+    {
+      RequestParse p(get_with(name + ": v\r\n"));
+      ASSERT_TRUE(p.ok()) << len;
+      EXPECT_EQ(p.head().headers[1].name, name);
+      EXPECT_EQ(p.head().headers[1].value, "v");
+    }
+    for (std::size_t at = 0; at < len; ++at) {
+      for (char c : {'_', '!', '~', '.', 'Z', '9', '-', '|', '`', '^'}) {
+        std::string n = name;
+        n[at] = c;
+        RequestParse p(get_with(n + ":v\r\n"));
+        ASSERT_TRUE(p.ok()) << len << " " << at << " " << c;
+        EXPECT_EQ(p.head().headers[1].name, n);
+      }
+      for (char c : {'(', '@', '[', '{', '/', '"', '\x80', '\xff', '\x01', '\x7f'}) {
+        std::string n = name;
+        n[at] = c;
+        RequestParse p(get_with(n + ": v\r\n"));
+        EXPECT_EQ(p.rejection(), 400) << len << " " << at << " " << int(c);
+      }
+      std::string spaced = name;
+      spaced.insert(at + 1, " ");
+      RequestParse p(get_with(spaced + ": v\r\n"));
+      EXPECT_EQ(p.rejection(), 400) << len << " " << at;
+    }
+  }
+}
+
+// Header values sit in blocks with their CRLF and the next line: a tab is
+// kept and a control byte refused wherever it sits, and the value ends at
+// its own CR.
+TEST(FieldLine, ValuesAroundBlockEdgesEndAtTheirOwnCr) {
+  for (std::size_t len = 0; len <= 40; ++len) {
+    std::string v(len, 'v');
+    RequestParse p(get_with("X-A: " + v + "\r\nX-B: after\r\n"));
+    ASSERT_TRUE(p.ok()) << len;
+    EXPECT_EQ(p.head().headers[1].value, v);
+    EXPECT_EQ(p.head().headers[2].value, "after");
+    for (std::size_t at = 0; at < len; ++at) {
+      std::string t = v;
+      t[at] = '\t';
+      RequestParse tab(get_with("X-A: w" + t + "w\r\n"));
+      ASSERT_TRUE(tab.ok()) << len << " " << at;
+      EXPECT_EQ(tab.head().headers[1].value, "w" + t + "w");
+      std::string bad = v;
+      bad[at] = '\x0b';
+      EXPECT_EQ(RequestParse(get_with("X-A: " + bad + "\r\n")).rejection(), 400)
+          << len << " " << at;
+    }
+  }
+}
+
+// The literal form of iequals folds the literal at compile time: it must agree
+// with the general one for every case mix and near miss.
+TEST(Iequals, LiteralFormAgreesWithTheGeneralOne) {
+  auto check = [](std::string_view lit, auto literal_equals) {
+    std::string s(lit);
+    EXPECT_TRUE(literal_equals(s));
+    for (std::size_t at = 0; at < s.size(); ++at) {
+      std::string up = s;
+      up[at] = static_cast<char>(std::toupper(static_cast<unsigned char>(up[at])));
+      EXPECT_TRUE(literal_equals(up)) << lit << " " << at;
+      for (char c : {'\r', '\x10', '@', '`', '{', '_', '\xe1'}) {
+        std::string miss = s;
+        miss[at] = c;
+        EXPECT_EQ(literal_equals(miss), iequals(std::string_view(miss), lit)) << lit << " " << at;
+        EXPECT_FALSE(literal_equals(miss)) << lit << " " << at << " " << int(c);
+      }
+    }
+    EXPECT_FALSE(literal_equals(s + "x"));
+    EXPECT_FALSE(literal_equals(s.substr(1)));
+  };
+  check("te", [](std::string_view a) { return iequals(a, "te"); });
+  check("host", [](std::string_view a) { return iequals(a, "host"); });
+  check("upgrade", [](std::string_view a) { return iequals(a, "upgrade"); });
+  check("x-consum", [](std::string_view a) { return iequals(a, "x-consum"); });
+  check("connection", [](std::string_view a) { return iequals(a, "connection"); });
+  check("content-length", [](std::string_view a) { return iequals(a, "content-length"); });
+  check("x-gateway-signature",
+        [](std::string_view a) { return iequals(a, "x-gateway-signature"); });
+  check("100-continue", [](std::string_view a) { return iequals(a, "100-continue"); });
+  EXPECT_TRUE(iequals(std::string_view("KEEP-ALIVE"), "Keep-Alive"));
+  EXPECT_TRUE(iequals(std::string_view(""), ""));
 }
 
 }  // namespace
