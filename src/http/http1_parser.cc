@@ -516,21 +516,26 @@ bool is_hop_by_hop(std::string_view name, std::string_view connection_tokens) {
   return listed;
 }
 
-HopByHop::HopByHop(const Header* headers, std::size_t count) {
-  for (std::size_t i = 0; i < count; ++i) {
-    if (headers[i].name.size() != 10 || !iequals(headers[i].name, "connection")) continue;
-    if (count_ == kMaxConnectionFields) {
-      overflow_ = true;
-      break;
-    }
-    connection_[count_++] = headers[i].value;
-    for_each_list_item(headers[i].value, [&](std::string_view t) {
-      listed_lengths_ |= t.size() < 64 ? uint64_t{1} << t.size() : uint64_t{1} << 63;
-    });
+HopByHop::HopByHop(const Header* headers, std::size_t count) { scan(headers, count); }
+
+void HopByHop::scan(const Header* headers, std::size_t count) {
+  for (std::size_t i = 0; i < count && !overflow_; ++i) {
+    if (iequals(headers[i].name, "connection")) add(headers[i].value);
   }
 }
 
-bool HopByHop::drops(std::string_view name) const {
+void HopByHop::add(std::string_view connection_value) {
+  if (count_ == kMaxConnectionFields) {
+    overflow_ = true;
+    return;
+  }
+  connection_[count_++] = connection_value;
+  for_each_list_item(connection_value, [&](std::string_view t) {
+    listed_lengths_ |= t.size() < 64 ? uint64_t{1} << t.size() : uint64_t{1} << 63;
+  });
+}
+
+bool HopByHop::drops_by_name(std::string_view name) const {
   if (is_hop_by_hop(name, std::string_view())) return true;
   // Only a name as long as some listed token can be listed ("keep-alive",
   // the usual one, is hop-by-hop anyway): most names skip the list.

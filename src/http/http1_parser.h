@@ -187,9 +187,35 @@ bool is_hop_by_hop(std::string_view name, std::string_view connection_tokens);
 class HopByHop {
  public:
   HopByHop(const Header* headers, std::size_t count);
-  bool drops(std::string_view name) const;
+  // From a parsed head, whose Connection fields the parser counted: with none
+  // or one (the usual cases) the fields need no second scan.
+  template <typename Head>
+  explicit HopByHop(const Head& head) {
+    if (head.fields_end == nullptr || head.facts.connection_header_count > 1) {
+      scan(head.headers, head.header_count);
+    } else if (head.facts.connection_header_count == 1) {
+      add(head.facts.connection_tokens);
+    }
+  }
+
+  // Inline for the usual name, which no rule can match by its length alone.
+  bool drops(std::string_view name) const {
+    std::size_t bit = name.size() < 64 ? name.size() : 63;
+    if (((kFixedLengths | listed_lengths_) >> bit & 1) == 0) return overflow_;
+    return drops_by_name(name);
+  }
 
  private:
+  // Lengths of the names is_hop_by_hop always drops: te, trailer, upgrade,
+  // connection, keep-alive, proxy-connection, transfer-encoding,
+  // proxy-authenticate, proxy-authorization.
+  static constexpr uint64_t kFixedLengths =
+      uint64_t{1} << 2 | uint64_t{1} << 7 | uint64_t{1} << 10 | uint64_t{1} << 16 |
+      uint64_t{1} << 17 | uint64_t{1} << 18 | uint64_t{1} << 19;
+  void scan(const Header* headers, std::size_t count);
+  void add(std::string_view connection_value);
+  bool drops_by_name(std::string_view name) const;
+
   static constexpr std::size_t kMaxConnectionFields = 8;
   std::string_view connection_[kMaxConnectionFields];
   std::size_t count_ = 0;
@@ -198,7 +224,9 @@ class HopByHop {
 };
 
 // Appends "name: value\r\n".
-inline void append_field(std::string& out, std::string_view name, std::string_view value) {
+// Out: std::string or HeadWriter.
+template <typename Out>
+inline void append_field(Out& out, std::string_view name, std::string_view value) {
   using namespace std::string_view_literals;
   out.append(name).append(": "sv).append(value).append("\r\n"sv);
 }
@@ -209,8 +237,8 @@ inline void append_field(std::string& out, std::string_view name, std::string_vi
 // by the parser (a value's surrounding whitespace is forwarded as sent, which
 // RFC 9110 5.5 lets a recipient ignore). Other heads are written field by
 // field.
-template <typename Head, typename Keep>
-void append_kept_fields(std::string& out, const Head& head, Keep&& keep) {
+template <typename Out, typename Head, typename Keep>
+void append_kept_fields(Out& out, const Head& head, Keep&& keep) {
   const Header* h = head.headers;
   const std::size_t n = head.header_count;
   if (head.fields_end == nullptr) {

@@ -107,13 +107,4 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-void append_status_line(std::string& out, int status, std::string_view reason) {
-  char line[] = "HTTP/1.1 000 ";
-  line[9] = static_cast<char>('0' + status / 100 % 10);
-  line[10] = static_cast<char>('0' + status / 10 % 10);
-  line[11] = static_cast<char>('0' + status % 10);
-  out.append(line, sizeof line - 1);
-  out.append(reason.empty() ? reason_phrase(status) : reason).append("\r\n", 2);
-}
-
 }  // namespace gatehouse::http

@@ -9,6 +9,7 @@
 
 #include "auth/consumers.h"
 #include "core/clock.h"
+#include "http/head_writer.h"
 #include "http/path.h"
 #include "http/status.h"
 #include "observability/json_escape.h"
@@ -31,7 +32,8 @@ namespace {
 constexpr int64_t kParkAfterMs = 200;
 constexpr int kMaxLeadingEmptyLines = 8;
 
-void append_uint(std::string& out, uint64_t v) {
+template <typename Out>
+void append_uint(Out& out, uint64_t v) {
   char buf[24];
   char* p = buf + sizeof buf;
   do {
@@ -792,11 +794,9 @@ std::string_view Session::request_path_for_upstream(const http::RequestHead& hea
 
 void Session::build_upstream_head(const http::RequestHead& head, std::string_view path) {
   using namespace std::string_view_literals;
-  http::HopByHop hop_by_hop(head.headers, head.header_count);
+  http::HopByHop hop_by_hop(head);
   std::string& out = ex_->out_head;
   out.clear();
-  out.append(head.method).push_back(' ');
-  out.append(path).append(" HTTP/1.1\r\n"sv);
   std::string_view xff;
   bool host_seen = false;
   ex_->edits.set.clear();
@@ -805,7 +805,11 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
     RequestContext ctx = plugin_context(&head);
     for (const auto& plugin : *plugins) plugin->on_upstream_request(ctx, ex_->edits);
   }
-  http::append_kept_fields(out, head, [&](const http::Header& h) {
+  std::string_view request_id(ex_->request_id, ex_->request_id_len);
+  http::HeadWriter w(out, head.head_size + path.size() + request_id.size() + 64);
+  w.append(head.method).push_back(' ');
+  w.append(path).append(" HTTP/1.1\r\n"sv);
+  http::append_kept_fields(w, head, [&](const http::Header& h) {
     if (hop_by_hop.drops(h.name)) return false;
     if (!ex_->edits.empty() && ex_->edits.drops(h.name)) return false;
     switch (h.name.size()) {
@@ -854,31 +858,32 @@ void Session::build_upstream_head(const http::RequestHead& head, std::string_vie
     }
     return true;
   });
-  for (const auto& [name, value] : ex_->edits.set) http::append_field(out, name, value);
-  if (!host_seen && !head.host.empty()) http::append_field(out, "Host", head.host);
-  std::string_view request_id(ex_->request_id, ex_->request_id_len);
-  http::append_field(out, "X-Request-Id", request_id);
+  for (const auto& [name, value] : ex_->edits.set) http::append_field(w, name, value);
+  if (!host_seen && !head.host.empty()) http::append_field(w, "Host", head.host);
+  http::append_field(w, "X-Request-Id", request_id);
   const Identity& id = ex_->state.identity;
-  if (id.known()) append_identity_headers(out, id);
   const std::string& secret = worker_.snapshot().signing_secret;
+  w.finish();  // the identity writers below append to the string itself
+  if (id.known()) append_identity_headers(out, id);
   if (!secret.empty()) {
     append_signature(out, secret, core::WallClock::unix_seconds(), head.method, path, request_id,
                      identity_user_id(id));
   }
-  out.append("X-Forwarded-For: "sv);
-  if (!xff.empty()) out.append(xff).append(", "sv);
-  out.append(client_ip_).append("\r\n"sv);
-  out.append(secure_ ? "X-Forwarded-Proto: https\r\n"sv : "X-Forwarded-Proto: http\r\n"sv);
-  if (!head.host.empty()) http::append_field(out, "X-Forwarded-Host", head.host);
-  if (upgrade_) out.append("Connection: Upgrade\r\nUpgrade: websocket\r\n"sv);
+  http::HeadWriter tail(out, xff.size() + client_ip_.size() + head.host.size() + 128);
+  tail.append("X-Forwarded-For: "sv);
+  if (!xff.empty()) tail.append(xff).append(", "sv);
+  tail.append(client_ip_).append("\r\n"sv);
+  tail.append(secure_ ? "X-Forwarded-Proto: https\r\n"sv : "X-Forwarded-Proto: http\r\n"sv);
+  if (!head.host.empty()) http::append_field(tail, "X-Forwarded-Host", head.host);
+  if (upgrade_) tail.append("Connection: Upgrade\r\nUpgrade: websocket\r\n"sv);
   if (head.facts.body == BodyKind::kLength) {
-    out.append("Content-Length: "sv);
-    append_uint(out, head.facts.content_length);
-    out.append("\r\n"sv);
+    tail.append("Content-Length: "sv);
+    append_uint(tail, head.facts.content_length);
+    tail.append("\r\n"sv);
   } else if (head.facts.body == BodyKind::kChunked) {
-    out.append("Transfer-Encoding: chunked\r\n"sv);
+    tail.append("Transfer-Encoding: chunked\r\n"sv);
   }
-  out.append("\r\n"sv);
+  tail.append("\r\n"sv);
 }
 
 uint64_t Session::balance_hash(const http::RequestHead& head, const CompiledUpstream& u) const {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/clock.h"
+#include "http/head_writer.h"
 #include "http/status.h"
 #include "proxy/h2_upstream.h"
 #include "proxy/session.h"
@@ -57,20 +58,21 @@ void build_client_head(std::string& out, const http::ResponseHead& resp, BodyKin
                        const HeaderEdits* edits = nullptr) {
   using namespace std::string_view_literals;
   out.clear();
-  http::append_status_line(out, resp.status, resp.reason);
-  http::HopByHop hop_by_hop(resp.headers, resp.header_count);
-  http::append_kept_fields(out, resp, [&](const http::Header& h) {
+  http::HeadWriter w(out, resp.head_size + request_id.size() + 64);
+  http::append_status_line(w, resp.status, resp.reason);
+  http::HopByHop hop_by_hop(resp);
+  http::append_kept_fields(w, resp, [&](const http::Header& h) {
     if (hop_by_hop.drops(h.name)) return false;
     if (h.name.size() == 12 && http::iequals(h.name, "x-request-id")) return false;
     return edits == nullptr || !edits->drops(h.name);
   });
   if (edits != nullptr) {
-    for (const auto& [name, value] : edits->set) http::append_field(out, name, value);
+    for (const auto& [name, value] : edits->set) http::append_field(w, name, value);
   }
-  if (kind == BodyKind::kChunked) out.append("Transfer-Encoding: chunked\r\n"sv);
-  out.append("X-Request-Id: "sv).append(request_id).append("\r\n"sv);
-  if (!keep_alive) out.append("Connection: close\r\n"sv);
-  out.append("\r\n"sv);
+  if (kind == BodyKind::kChunked) w.append("Transfer-Encoding: chunked\r\n"sv);
+  w.append("X-Request-Id: "sv).append(request_id).append("\r\n"sv);
+  if (!keep_alive) w.append("Connection: close\r\n"sv);
+  w.append("\r\n"sv);
 }
 
 }  // namespace

@@ -1233,6 +1233,48 @@ TEST(HopByHop, ListedNamesOfAnyLengthAreDroppedAndOthersOfTheSameLengthKept) {
   EXPECT_FALSE(filter.drops("x-qq"));
 }
 
+// drops() answers from a bitmap of lengths first: every fixed hop-by-hop
+// name, in any case, must still be dropped, and names of other lengths kept.
+TEST(HopByHop, EveryFixedNameIsDroppedPastTheLengthBitmap) {
+  HopByHop filter(static_cast<const Header*>(nullptr), 0);
+  for (std::string_view name :
+       {"TE", "Trailer", "Upgrade", "Connection", "Keep-Alive", "Proxy-Connection",
+        "Transfer-Encoding", "Proxy-Authenticate", "Proxy-Authorization"}) {
+    EXPECT_TRUE(filter.drops(name)) << name;
+    std::string lower(name);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    EXPECT_TRUE(filter.drops(lower)) << name;
+  }
+  for (std::size_t len = 0; len < 70; ++len) {
+    EXPECT_FALSE(filter.drops(std::string(len, 'x'))) << len;
+  }
+}
+
+// A parsed head's filter takes the parser's count of Connection fields; it
+// must drop exactly what the filter built by scanning the fields drops.
+TEST(HopByHop, FilterOfAParsedHeadAgreesWithTheScanningOne) {
+  for (std::string fields :
+       {"X-A: 1\r\n"s, "Connection: x-a\r\nX-A: 1\r\nX-B: 2\r\n"s,
+        "Connection: close, X-B\r\nX-A: 1\r\nX-B: 2\r\n"s,
+        "Connection: x-a\r\nConnection: x-b\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n"s,
+        "Connection: keep-alive\r\nKeep-Alive: 5\r\nX-Request-Id: r\r\n"s}) {
+    RequestParse p(get_with(fields));
+    ASSERT_TRUE(p.ok()) << fields;
+    HopByHop parsed(p.head());
+    HopByHop scanned(p.head().headers, p.head().header_count);
+    for (std::string_view name :
+         {"host", "x-a", "x-b", "x-c", "keep-alive", "connection", "x-request-id", "close", "te"}) {
+      EXPECT_EQ(parsed.drops(name), scanned.drops(name)) << fields << " " << name;
+    }
+  }
+  RequestParse two(get_with("Connection: x-a\r\nConnection: x-b\r\n"));
+  ASSERT_TRUE(two.ok());
+  HopByHop filter(two.head());
+  EXPECT_TRUE(filter.drops("X-A"));
+  EXPECT_TRUE(filter.drops("X-B"));
+  EXPECT_FALSE(filter.drops("X-C"));
+}
+
 TEST(HopByHop, WithoutConnectionDropsOnlyTheFixedList) {
   Header headers[] = {{"X-A", "1"}};
   HopByHop filter(headers, 1);
