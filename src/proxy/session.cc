@@ -266,7 +266,7 @@ void Session::read_next_request(std::unique_ptr<Session> self, std::size_t size)
         }
         s->rend_ = n;
         s->start_ns_ = core::monotonic_ns();
-        s->worker_.spawn_session(std::move(self));
+        s->worker_.start_session(std::move(self));
       });
 }
 
@@ -337,7 +337,7 @@ void Session::decrypt_request(std::unique_ptr<Session> self) {
   std::memcpy(s->rbuf_.data(), plain, n);
   s->rend_ = n;
   s->start_ns_ = core::monotonic_ns();
-  s->worker_.spawn_session(std::move(self));
+  s->worker_.start_session(std::move(self));
 }
 
 Task<bool> Session::handshake() {

@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/version.hpp>
 
 #include "proxy/h2_connection.h"
 #include "proxy/h2_upstream.h"
@@ -29,7 +30,13 @@ constexpr std::size_t kKeepFree = 64;
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
 Task<void> run_session(std::unique_ptr<Session> session) {
-  co_await session->run();
+  try {
+    co_await session->run();
+  } catch (...) {
+    // Dropped, as asio::co_spawn(..., detached) drops it: the session is
+    // destroyed with the frame, which closes its sockets.
+    co_return;
+  }
   if (session->awaiting_request()) Session::await_request(std::move(session));
 }
 
@@ -139,7 +146,7 @@ void Worker::on_accept(WorkerListener& l, const boost::system::error_code& ec, S
     }
     auto session = std::make_unique<Session>(*this, std::move(socket), l.tls);
     session->hold_connection_slot(ip_key);
-    spawn_session(std::move(session));
+    start_session(std::move(session));
   }
   start_accepting(l);
 }
@@ -211,6 +218,23 @@ void Worker::release_idle_memory(int64_t now) {
 
 void Worker::spawn_session(std::unique_ptr<Session> session) {
   asio::co_spawn(io_, run_session(std::move(session)), asio::detached);
+}
+
+// asio::co_spawn (Boost 1.74) wraps a coroutine in an entry coroutine that
+// first posts itself through the scheduler's queue and at the end dispatches
+// a completion handler: two more frames and a queue round trip per request.
+// An HTTP/1 session starts from a completion handler of this worker (its
+// request's first bytes came, or its connection was accepted), where nothing
+// is on the stack that it could re-enter, so it runs at once, launched the
+// way co_spawn launches its entry coroutine: through Asio's awaitable_thread,
+// a detail type whose constructor later Boosts changed (they keep co_spawn).
+void Worker::start_session(std::unique_ptr<Session> session) {
+#if BOOST_VERSION == 107400
+  asio::detail::awaitable_thread<Executor>(run_session(std::move(session)), io_.get_executor())
+      .launch();
+#else
+  spawn_session(std::move(session));
+#endif
 }
 
 void Worker::add_session(Session* s) { sessions_.push_back(s); }

@@ -104,7 +104,11 @@ class Worker {
   bool log_enabled() const { return log_.enabled(); }
   bool draining() const { return draining_; }
   // Starts (or resumes, after parking) a session's coroutine.
+  // Runs a session's coroutine: spawn_session through the scheduler's queue
+  // (from code a session could re-enter, such as nghttp2's callbacks),
+  // start_session at once (from a completion handler or the accept loop).
   void spawn_session(std::unique_ptr<Session> session);
+  void start_session(std::unique_ptr<Session> session);
   void add_session(Session* s);
   void remove_session(Session* s);
   void add_h2(H2Connection* c);
