@@ -8,6 +8,9 @@
 namespace gatehouse::ratelimit {
 namespace {
 
+// Stands in for key 0, which marks an empty slot.
+constexpr uint64_t kZeroKey = 0x9e3779b97f4a7c15ULL;
+
 // Window algorithms: | window index (16 bits, mod 2^16) | previous window's
 // count (24) | current window's count (24) |. The index only has to tell
 // "this window", "the one before" and "older" apart.
@@ -171,43 +174,44 @@ LocalStore::LocalStore(std::size_t slots) : slots_(nullptr, &std::free) {
 
 Decision LocalStore::hit(uint64_t key, const LimitSpec& spec, int64_t now_ms) {
   constexpr std::size_t kProbe = 16;
-  if (key == 0) key = 0x9e3779b97f4a7c15ULL;  // 0 marks an empty slot
+  if (key == 0) key = kZeroKey;  // 0 marks an empty slot
+  // Held only while this hit claims a slot for its key (see ClaimLocks).
+  std::unique_lock<std::mutex> claiming;
   // A failed compare-and-swap means another hit on the slot succeeded, so
   // retrying always makes progress overall; a thread only loses many rounds
-  // in a row when others keep winning them. The cap was 64, after which the
-  // hit went through uncounted: the likely cause of a unit test under ASan (8
-  // threads on 2 cores, one key) seeing 1,002 allowed of a limit of 1,000
-  // once. Now the cap only guards against a broken CAS, far beyond any streak.
+  // in a row when others keep winning them. The cap only guards against a
+  // broken CAS, far beyond any streak.
   constexpr int kMaxAttempts = 1 << 20;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     if (attempt != 0) __builtin_ia32_pause();
     Slot* candidate = nullptr;
     uint64_t candidate_key = 0, candidate_state = 0;
+    bool raced = false;
     for (std::size_t i = 0; i < kProbe; ++i) {
       Slot* s = &slots_[(key + i) & mask_];
       // Torn reads are fine: the CAS below only succeeds on a consistent pair.
       uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
       uint64_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
       if (k == key) {
+        // The key's one slot (claims make sure there is never a second).
         Decision d;
         uint64_t next = apply_hit(st, spec, now_ms, d);
-        if (next != st && !cas16(s, k, st, k, next)) goto retry;  // someone else updated it
-        // The first slot in probe order that holds the key is the one every
-        // later hit reads. If an earlier slot took the key meanwhile (two new
-        // claims raced, see below), this slot is being given back and the
-        // hit is counted again there, so that none is lost.
-        for (std::size_t j = 0; j < i; ++j) {
-          if (__atomic_load_n(&slots_[(key + j) & mask_].key, __ATOMIC_ACQUIRE) == key) {
-            goto retry;
-          }
-        }
-        return d;
+        if (next == st || cas16(s, k, st, k, next)) return d;
+        raced = true;  // another hit updated it, or another key took it over
+        break;
       }
       if (candidate == nullptr && (k == 0 || is_stale(st, spec, now_ms))) {
         candidate = s;
         candidate_key = k;
         candidate_state = st;
       }
+    }
+    if (raced) continue;
+    if (!claiming.owns_lock()) {
+      // The key holds no slot: scan again under its claim lock, so that a
+      // claim of the same key by another worker is seen before this one.
+      claiming = std::unique_lock<std::mutex>(claim_locks_(key));
+      continue;
     }
     if (candidate == nullptr) {
       untracked_.fetch_add(1, std::memory_order_relaxed);
@@ -216,24 +220,11 @@ Decision LocalStore::hit(uint64_t key, const LimitSpec& spec, int64_t now_ms) {
       d.limit = spec.algorithm == Algorithm::kTokenBucket && spec.burst ? spec.burst : spec.limit;
       d.remaining = d.limit;
       return d;
-    } else {
-      Decision d;
-      uint64_t fresh = apply_hit(0, spec, now_ms, d);
-      if (cas16(candidate, candidate_key, candidate_state, key, fresh)) {
-        // Two workers may have claimed different slots for the same new key
-        // when a slot went stale between their scans; the one that ends up
-        // later in probe order gives its slot back and counts again.
-        for (std::size_t i = 0; i < kProbe; ++i) {
-          Slot* s = &slots_[(key + i) & mask_];
-          if (s == candidate) return d;
-          if (__atomic_load_n(&s->key, __ATOMIC_ACQUIRE) == key) {
-            cas16(candidate, key, fresh, 0, 0);
-            break;
-          }
-        }
-      }
     }
-  retry:;
+    Decision d;
+    uint64_t fresh = apply_hit(0, spec, now_ms, d);
+    if (cas16(candidate, candidate_key, candidate_state, key, fresh)) return d;
+    // Another key claimed the slot, or a hit of its stale key revived it.
   }
   // Only a broken CAS gets here: let it through rather than spin forever.
   Decision d;
@@ -259,7 +250,8 @@ CountTable::CountTable(std::size_t slots) : slots_(nullptr, &std::free) {
 
 bool CountTable::acquire(uint64_t key, uint64_t max) {
   constexpr std::size_t kProbe = 16;
-  if (key == 0) key = 0x9e3779b97f4a7c15ULL;
+  if (key == 0) key = kZeroKey;
+  std::unique_lock<std::mutex> claiming;  // as in LocalStore::hit
   for (int attempt = 0; attempt < 64; ++attempt) {
     Slot* empty = nullptr;
     bool raced = false;
@@ -276,27 +268,20 @@ bool CountTable::acquire(uint64_t key, uint64_t max) {
       }
     }
     if (raced) continue;
+    if (!claiming.owns_lock()) {
+      claiming = std::unique_lock<std::mutex>(claim_locks_(key));
+      continue;
+    }
     if (empty == nullptr) return false;
     if (max == 0) return false;
-    if (cas16(empty, 0, 0, key, 1)) {
-      // Another thread may have claimed an earlier empty slot for the same
-      // key meanwhile: keep the first in probe order.
-      for (std::size_t i = 0; i < kProbe; ++i) {
-        Slot* s = &slots_[(key + i) & mask_];
-        if (s == empty) return true;
-        if (__atomic_load_n(&s->key, __ATOMIC_ACQUIRE) == key) {
-          if (cas16(empty, key, 1, 0, 0)) break;  // give ours back, count there
-          return true;                            // ours is in use already: keep it
-        }
-      }
-    }
+    if (cas16(empty, 0, 0, key, 1)) return true;
   }
   return false;
 }
 
 void CountTable::release(uint64_t key) {
   constexpr std::size_t kProbe = 16;
-  if (key == 0) key = 0x9e3779b97f4a7c15ULL;
+  if (key == 0) key = kZeroKey;
   for (int attempt = 0; attempt < 1000; ++attempt) {
     bool raced = false;
     for (std::size_t i = 0; i < kProbe; ++i) {
@@ -314,7 +299,7 @@ void CountTable::release(uint64_t key) {
 }
 
 uint64_t CountTable::count(uint64_t key) const {
-  if (key == 0) key = 0x9e3779b97f4a7c15ULL;
+  if (key == 0) key = kZeroKey;
   uint64_t total = 0;
   for (std::size_t i = 0; i < 16; ++i) {
     const Slot* s = &slots_[(key + i) & mask_];

@@ -1,18 +1,23 @@
 // Exact rate-limit counters shared by every worker of one gateway instance.
 //
 // A fixed-size open-addressing table of 16-byte slots {key hash, state},
-// updated only with a 16-byte compare-and-swap: no lock, no allocation after
-// construction, no per-thread approximation (N allowed per window, never
-// N+1, with every worker hitting the same key). Memory is bounded by the
+// updated with a 16-byte compare-and-swap: no allocation after construction,
+// no per-thread approximation (N allowed per window, never N+1, with every
+// worker hitting the same key). Every hit of a key that holds a slot takes
+// no lock; a key that holds none claims one under a lock of its own (one of
+// 64, by key), so that two workers claiming the same new key never end up
+// counting in two slots. Memory is bounded by the
 // slot count; a key whose window has passed leaves its slot to the next key,
 // so a flood of distinct keys costs at most the table (and keys that find
 // no slot are let through and counted, never tracked without bound).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 namespace gatehouse::ratelimit {
 
@@ -38,6 +43,23 @@ struct Decision {
 // The largest limit the packed counters hold.
 inline constexpr uint64_t kMaxLimit = (1u << 24) - 1;
 
+namespace detail {
+// The locks that serialise claims of one key: a key's slot is looked for
+// again under its lock before a free one is taken. Claims are a key's first
+// hit (or first after its slot went to another key), so the lock is
+// uncontended unless two workers claim keys of one stripe at once.
+class ClaimLocks {
+ public:
+  std::mutex& operator()(uint64_t key) { return locks_[key >> 58].mutex; }
+
+ private:
+  struct alignas(64) Stripe {
+    std::mutex mutex;
+  };
+  std::array<Stripe, 64> locks_;
+};
+}  // namespace detail
+
 class LocalStore {
  public:
   // `slots` is rounded up to a power of two.
@@ -61,6 +83,7 @@ class LocalStore {
   std::unique_ptr<Slot[], void (*)(void*)> slots_;
   std::size_t mask_;
   std::atomic<uint64_t> untracked_{0};
+  detail::ClaimLocks claim_locks_;
 };
 
 // Counts held by key (connections per client address): acquire() takes one
@@ -82,6 +105,7 @@ class CountTable {
   };
   std::unique_ptr<Slot[], void (*)(void*)> slots_;
   std::size_t mask_;
+  detail::ClaimLocks claim_locks_;
 };
 
 // Pure state transitions, exposed for tests: the new state after one hit at

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <barrier>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -109,6 +111,44 @@ TEST(LocalStore, ExactAcrossThreadsInsertingTheSameNewKeys) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 200 * 3);
+}
+
+// Two first hits of one key race while the slot before the key's goes
+// stale between their scans: one sees it live and claims the next slot, the
+// other sees it stale and claims it. Before claims of one key were
+// serialised, both could count in slots of their own, and a bucket of one
+// token let two requests through.
+TEST(LocalStore, RacingFirstHitsAcrossAStaleSlotCountInOneSlot) {
+  constexpr int kThreads = 2;
+  constexpr int kRounds = 20'000;
+  auto s = spec(Algorithm::kTokenBucket, 1, 1'000, 1);
+  constexpr uint64_t kHome = 3, kOther = kHome + 16, kKey = kHome + 32;  // same home slot
+  std::unique_ptr<LocalStore> store;
+  std::atomic<int> ok{0};
+  int over = 0;
+  std::barrier start(kThreads + 1), done(kThreads + 1);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    // At 999 ms the other key's token is still spent (its slot is live); at
+    // 1,000 ms it is back (stale). Either way the key has one token.
+    threads.emplace_back([&, now = t == 0 ? 999 : 1'000] {
+      for (int r = 0; r < kRounds; ++r) {
+        start.arrive_and_wait();
+        ok += store->hit(kKey, s, now).allowed ? 1 : 0;
+        done.arrive_and_wait();
+      }
+    });
+  }
+  for (int r = 0; r < kRounds; ++r) {
+    store = std::make_unique<LocalStore>(16);
+    store->hit(kOther, s, 0);
+    ok = 0;
+    start.arrive_and_wait();
+    done.arrive_and_wait();
+    if (ok.load() != 1) ++over;
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(over, 0) << "rounds in which the one token was given twice";
 }
 
 TEST(LocalStore, AFloodOfDistinctKeysIsBoundedAndReclaimedLater) {
