@@ -205,5 +205,40 @@ TEST(CountTable, ExactAcrossThreads) {
   EXPECT_EQ(table.count(99), 50u);
 }
 
+// The same race for connection counts: one thread's first acquire of a key
+// sees the slot before the key's held by another address, the other's sees
+// it freed (it released that address itself just before). Before claims
+// were serialised, both could take a slot of their own, and a limit of one
+// connection admitted two.
+TEST(CountTable, RacingFirstAcquiresAcrossAFreedSlotCountInOneSlot) {
+  constexpr int kRounds = 100'000;
+  constexpr uint64_t kHome = 5, kOther = kHome + 64, kKey = kHome + 128;  // same home slot
+  std::unique_ptr<CountTable> table;
+  std::atomic<int> held{0};
+  int over = 0;
+  std::barrier start(3), done(3);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, releases = t == 1] {
+      for (int r = 0; r < kRounds; ++r) {
+        start.arrive_and_wait();
+        if (releases) table->release(kOther);
+        held += table->acquire(kKey, 1) ? 1 : 0;
+        done.arrive_and_wait();
+      }
+    });
+  }
+  for (int r = 0; r < kRounds; ++r) {
+    table = std::make_unique<CountTable>(64);
+    EXPECT_TRUE(table->acquire(kOther, 1));
+    held = 0;
+    start.arrive_and_wait();
+    done.arrive_and_wait();
+    if (held.load() != 1 || table->count(kKey) != 1) ++over;
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(over, 0) << "rounds in which a limit of one admitted two";
+}
+
 }  // namespace
 }  // namespace gatehouse::ratelimit
