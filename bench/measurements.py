@@ -559,4 +559,6 @@ def aggregate(kind, runs):
         agg[key] = statistics.median(values) if values else None
     for key in kind.sum_keys:
         agg[key] = sum(r.get(key, 0) or 0 for r in runs) if runs else None
+    # Each ok run's values by round, for the report's paired per-round ratios.
+    agg["by_round"] = {r["round"]: r for r in ok if "round" in r}
     return agg

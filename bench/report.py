@@ -92,6 +92,15 @@ def ratio_pairs(scenario, servers):
     return [("gatehouse", b) for b in RATIO_BASES if b in servers]
 
 
+def _by_round_cell(key, mine, other):
+    """The subject/base ratio of `key` in each round both ran well, in round
+    order: the two runs of a round are seconds apart, so a machine that
+    speeds up or slows down between rounds moves both."""
+    a, b = mine.get("by_round") or {}, other.get("by_round") or {}
+    cells = [_ratio(a[n].get(key), b[n].get(key)) for n in sorted(a) if n in b]
+    return " · ".join(cells) if cells else "n/a"
+
+
 def _target_cell(scenario, kind, subject, base, value, flagged, smoke):
     """The "target" cell of a ratio row: the scenario's minimum for it, met or not.
     A target names the subject (every row of it) or "subject/base" (that row only)."""
@@ -137,9 +146,10 @@ def scenario_section(scenario, kind, description, aggregates, servers, notes, sm
     pairs = ratio_pairs(scenario, servers) if kind.ratios else []
     if pairs:
         with_targets = bool(scenario.targets)
-        lines.append("| ratio | " + " | ".join(label for label, _ in kind.ratios) + (" | target |" if with_targets
-                                                                                       else " |"))
-        lines.append("| --- | " + " | ".join("---:" for _ in kind.ratios) + (" | --- |" if with_targets else " |"))
+        first_label, first_key = kind.ratios[0]
+        labels = [label for label, _ in kind.ratios] + [f"{first_label} by round"]
+        lines.append("| ratio | " + " | ".join(labels) + (" | target |" if with_targets else " |"))
+        lines.append("| --- | " + " | ".join("---:" for _ in labels) + (" | --- |" if with_targets else " |"))
         any_flagged = False
         for subject, base in pairs:
             mine = aggregates.get(subject) or {}
@@ -153,6 +163,7 @@ def scenario_section(scenario, kind, description, aggregates, servers, notes, sm
             any_flagged = any_flagged or (flagged and any(v is not None for v in values.values()))
             cells = [_ratio(values[key], 1) + (" (!)" if flagged and values[key] is not None else "")
                      for _, key in kind.ratios]
+            cells.append(_by_round_cell(first_key, mine, other))
             row = f"| {subject}/{base} | " + " | ".join(cells) + " |"
             if with_targets:
                 row += f" {_target_cell(scenario, kind, subject, base, values, flagged, smoke)} |"
