@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "proxy/session.h"
+#include "proxy/stream_pipe.h"
 #include "proxy/worker.h"
 
 namespace gatehouse::proxy {
@@ -32,17 +33,15 @@ http2::ServerSettings codec_settings(const Snapshot& snap) {
 // flow-control window); writes hand response bytes to the codec, waiting
 // while its per-stream buffer is full (a client that does not read holds
 // at most ServerSettings::max_stream_output per stream).
-class H2Connection::StreamPipe final : public Pipe {
+class H2Connection::StreamPipe final : public StreamPipeBase {
  public:
-  StreamPipe(H2Connection& conn, int32_t id) : conn_(conn), id_(id), signal_(conn.worker_.io()) {
-    signal_.expires_at(asio::steady_timer::time_point::max());
-  }
+  StreamPipe(H2Connection& conn, int32_t id)
+      : StreamPipeBase(conn.worker_.io()), conn_(conn), id_(id) {}
 
   // --- the codec side ---
   void deliver(std::string_view bytes, bool body) {
-    in_.append(bytes);
     if (!body) uncounted_ += bytes.size();
-    wake();
+    deliver_input(bytes);
   }
   void finish_input() {
     in_eof_ = true;
@@ -52,95 +51,10 @@ class H2Connection::StreamPipe final : public Pipe {
     stream_closed_ = true;
     wake();
   }
-  void wake() { signal_.cancel(); }
   bool session_closed() const { return session_closed_; }
   bool is_stream_closed() const { return stream_closed_; }
 
-  // --- the Session side (Pipe) ---
-  Task<std::size_t> read_some(asio::mutable_buffer b, error_code& ec) override {
-    while (true) {
-      std::size_t n = read_now(b.data(), b.size(), ec);
-      if (n > 0 || ec) co_return n;
-      error_code wec;
-      co_await signal_.async_wait(await_ec(wec));
-    }
-  }
-
-  std::size_t read_now(void* p, std::size_t n, error_code& ec) override {
-    if (cancelled_) {
-      cancelled_ = false;
-      ec = asio::error::operation_aborted;
-      return 0;
-    }
-    std::size_t avail = in_.size() - in_off_;
-    if (avail > 0) {
-      std::size_t k = std::min(n, avail);
-      std::memcpy(p, in_.data() + in_off_, k);
-      in_off_ += k;
-      if (in_off_ == in_.size()) {
-        in_.clear();
-        in_off_ = 0;
-      }
-      std::size_t counted = k;
-      std::size_t head = std::min(uncounted_, counted);
-      uncounted_ -= head;
-      counted -= head;
-      if (counted > 0 && !stream_closed_) {
-        conn_.codec_.consume(id_, counted);
-        conn_.kick();
-      }
-      return k;
-    }
-    if (in_eof_) {
-      ec = asio::error::eof;
-    } else if (stream_closed_) {
-      ec = asio::error::connection_reset;
-    }
-    return 0;
-  }
-
-  bool try_write(asio::const_buffer* bufs, std::size_t n, error_code& ec) override {
-    if (cancelled_) {
-      cancelled_ = false;
-      ec = asio::error::operation_aborted;
-      return false;
-    }
-    if (stream_closed_) {
-      ec = asio::error::connection_reset;
-      return false;
-    }
-    bool all = true;
-    for (std::size_t i = 0; i < n && all; ++i) {
-      while (bufs[i].size() != 0) {
-        std::size_t k = conn_.codec_.send_response(
-            id_, std::string_view(static_cast<const char*>(bufs[i].data()), bufs[i].size()));
-        bufs[i] += k;
-        if (k == 0) {
-          all = false;
-          break;
-        }
-      }
-    }
-    conn_.kick();
-    return all;
-  }
-
-  Task<std::size_t> write(std::vector<asio::const_buffer> bufs, error_code& ec) override {
-    std::size_t total = 0;
-    for (const auto& b : bufs) total += b.size();
-    while (!try_write(bufs.data(), bufs.size(), ec)) {
-      if (ec) co_return 0;
-      error_code wec;
-      co_await signal_.async_wait(await_ec(wec));
-    }
-    co_return total;
-  }
-
-  void cancel() override {
-    cancelled_ = true;
-    wake();
-  }
-
+  // --- the Session side (Pipe; reads and writes are StreamPipeBase's) ---
   void close() override {
     session_closed_ = true;
     if (!stream_closed_) conn_.codec_.end_response(id_);
@@ -151,16 +65,32 @@ class H2Connection::StreamPipe final : public Pipe {
   int32_t id() const { return id_; }
 
  private:
+  void consumed(std::size_t n) override {
+    std::size_t head = std::min(uncounted_, n);  // head bytes are not flow-controlled
+    uncounted_ -= head;
+    n -= head;
+    if (n > 0 && !stream_closed_) {
+      conn_.codec_.consume(id_, n);
+      conn_.kick();
+    }
+  }
+  error_code input_end() const override {
+    if (in_eof_) return asio::error::eof;
+    if (stream_closed_) return asio::error::connection_reset;
+    return {};
+  }
+  bool output_closed() const override { return stream_closed_; }
+  std::size_t send(std::string_view bytes) override {
+    return conn_.codec_.send_response(id_, bytes);
+  }
+  void kick() override { conn_.kick(); }
+
   H2Connection& conn_;
   int32_t id_;
-  asio::steady_timer signal_;  // wakes the Session's pending read or write
-  std::string in_;
-  std::size_t in_off_ = 0;
   std::size_t uncounted_ = 0;  // head bytes: not flow-controlled
   bool in_eof_ = false;
   bool stream_closed_ = false;
   bool session_closed_ = false;
-  bool cancelled_ = false;
 };
 
 H2Connection::H2Connection(Worker& worker, Stream stream, PeerInfo peer, uint64_t ip_key)

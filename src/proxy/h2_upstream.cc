@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "proxy/snapshot.h"
+#include "proxy/stream_pipe.h"
 #include "proxy/worker.h"
 
 namespace gatehouse::proxy {
@@ -31,22 +32,17 @@ http2::ClientSettings client_settings(const CompiledUpstream& u) {
 
 // One exchange: the session writes its HTTP/1.1 request here and reads the
 // HTTP/1.1 response the codec rebuilds from the stream's frames.
-class H2Upstream::StreamPipe final : public Pipe, public http2::ClientCodec::StreamHandler {
+class H2Upstream::StreamPipe final : public StreamPipeBase,
+                                     public http2::ClientCodec::StreamHandler {
  public:
-  explicit StreamPipe(H2Upstream& conn) : conn_(conn), signal_(conn.worker_.io()) {
-    signal_.expires_at(asio::steady_timer::time_point::max());
-  }
+  explicit StreamPipe(H2Upstream& conn) : StreamPipeBase(conn.worker_.io()), conn_(conn) {}
   void set_id(int32_t id) { id_ = id; }
   int32_t id() const { return id_; }
   bool released() const { return released_; }
   bool closed() const { return closed_; }
-  void wake() { signal_.cancel(); }
 
   // --- codec events ---
-  void on_response_bytes(int32_t, std::string_view bytes) override {
-    in_.append(bytes);
-    wake();
-  }
+  void on_response_bytes(int32_t, std::string_view bytes) override { deliver_input(bytes); }
   void on_response_end(int32_t) override {
     response_end_ = true;
     wake();
@@ -59,87 +55,7 @@ class H2Upstream::StreamPipe final : public Pipe, public http2::ClientCodec::Str
     wake();
   }
 
-  // --- the session side ---
-  Task<std::size_t> read_some(asio::mutable_buffer b, error_code& ec) override {
-    while (true) {
-      std::size_t n = read_now(b.data(), b.size(), ec);
-      if (n > 0 || ec) co_return n;
-      error_code wec;
-      co_await signal_.async_wait(await_ec(wec));
-    }
-  }
-
-  std::size_t read_now(void* p, std::size_t n, error_code& ec) override {
-    if (cancelled_) {
-      cancelled_ = false;
-      ec = asio::error::operation_aborted;
-      return 0;
-    }
-    std::size_t avail = in_.size() - in_off_;
-    if (avail > 0) {
-      std::size_t k = std::min(n, avail);
-      std::memcpy(p, in_.data() + in_off_, k);
-      in_off_ += k;
-      if (in_off_ == in_.size()) {
-        in_.clear();
-        in_off_ = 0;
-      }
-      if (!closed_) {
-        conn_.codec_.consume(id_, k);
-        conn_.kick();
-      }
-      return k;
-    }
-    if (response_end_ || (closed_ && error_ == kNoError)) {
-      ec = asio::error::eof;
-    } else if (closed_) {
-      ec = asio::error::connection_reset;
-    }
-    return 0;
-  }
-
-  bool try_write(asio::const_buffer* bufs, std::size_t n, error_code& ec) override {
-    if (cancelled_) {
-      cancelled_ = false;
-      ec = asio::error::operation_aborted;
-      return false;
-    }
-    if (closed_) {
-      ec = asio::error::connection_reset;
-      return false;
-    }
-    bool all = true;
-    for (std::size_t i = 0; i < n && all; ++i) {
-      while (bufs[i].size() != 0) {
-        std::size_t k = conn_.codec_.send_request(
-            id_, std::string_view(static_cast<const char*>(bufs[i].data()), bufs[i].size()));
-        bufs[i] += k;
-        if (k == 0) {
-          all = false;
-          break;
-        }
-      }
-    }
-    conn_.kick();
-    return all;
-  }
-
-  Task<std::size_t> write(std::vector<asio::const_buffer> bufs, error_code& ec) override {
-    std::size_t total = 0;
-    for (const auto& b : bufs) total += b.size();
-    while (!try_write(bufs.data(), bufs.size(), ec)) {
-      if (ec) co_return 0;
-      error_code wec;
-      co_await signal_.async_wait(await_ec(wec));
-    }
-    co_return total;
-  }
-
-  void cancel() override {
-    cancelled_ = true;
-    wake();
-  }
-
+  // --- the session side (reads and writes are StreamPipeBase's) ---
   void close() override {
     released_ = true;
     // An exchange given up before its end is reset (a complete response
@@ -150,16 +66,29 @@ class H2Upstream::StreamPipe final : public Pipe, public http2::ClientCodec::Str
   }
 
  private:
+  void consumed(std::size_t n) override {
+    if (!closed_) {
+      conn_.codec_.consume(id_, n);
+      conn_.kick();
+    }
+  }
+  error_code input_end() const override {
+    if (response_end_ || (closed_ && error_ == kNoError)) return asio::error::eof;
+    if (closed_) return asio::error::connection_reset;
+    return {};
+  }
+  bool output_closed() const override { return closed_; }
+  std::size_t send(std::string_view bytes) override {
+    return conn_.codec_.send_request(id_, bytes);
+  }
+  void kick() override { conn_.kick(); }
+
   H2Upstream& conn_;
   int32_t id_ = 0;
-  asio::steady_timer signal_;
-  std::string in_;
-  std::size_t in_off_ = 0;
   uint32_t error_ = 0;
   bool response_end_ = false;
   bool closed_ = false;
   bool released_ = false;
-  bool cancelled_ = false;
 };
 
 H2Upstream::H2Upstream(Worker& worker, const CompiledUpstream& u, const CompiledTarget& t)
