@@ -11,23 +11,15 @@
 #include "http/status.h"
 #include "http2/body_credit.h"
 #include "http2/message_reader.h"
+#include "http2/session_common.h"
 
 namespace gatehouse::http2 {
 namespace {
 
-// RFC 9113 6.9.2: the connection window starts at 65535 and only grows.
-constexpr uint32_t kMinConnectionWindow = 65535;
-
-std::string_view as_view(const uint8_t* p, std::size_t n) {
-  return {reinterpret_cast<const char*>(p), n};
-}
-
-nghttp2_nv make_nv(std::string_view name, std::string_view value) {
-  // nghttp2 copies names and values on submit (no NO_COPY flags here).
-  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-          NGHTTP2_NV_FLAG_NONE};
-}
+using detail::as_chunk;
+using detail::as_view;
+using detail::kMinConnectionWindow;
+using detail::make_nv;
 
 struct Stream {
   Stream(int32_t h, ClientCodec::StreamHandler& sh, std::size_t max_output)
@@ -222,18 +214,18 @@ int32_t ClientCodec::Connection::open_stream(StreamHandler& handler) {
 std::size_t ClientCodec::Connection::send_request(int32_t handle, std::string_view bytes) {
   Stream* s = find(handle);
   if (s == nullptr || s->reset_by_us || closed_) return bytes.size();
-  std::size_t total = 0;
-  while (total < bytes.size()) {
-    std::size_t used = 0;
-    MessageReader::Status st = s->request.read(bytes.substr(total), used);
-    total += used;
-    if (st == MessageReader::Status::kError) {
-      fail_request(*s, NGHTTP2_INTERNAL_ERROR);
-      return bytes.size();
-    }
-    if (st == MessageReader::Status::kMore) break;
-    if (!start_request(*s)) return bytes.size();
-  }
+  bool stopped = false;  // the stream failed or went away: nothing to resume
+  std::size_t total = detail::feed_message(
+      s->request, bytes,
+      [&] {
+        stopped = !start_request(*s);
+        return !stopped;
+      },
+      [&] {
+        stopped = true;
+        fail_request(*s, NGHTTP2_INTERNAL_ERROR);
+      });
+  if (stopped) return bytes.size();
   if (total < bytes.size()) s->blocked = true;
   if (s->submitted) nghttp2_session_resume_data(session_, s->id);
   return total;
@@ -296,26 +288,13 @@ ssize_t ClientCodec::Connection::read_request(nghttp2_session*, int32_t, uint8_t
                                               nghttp2_data_source* source, void* user_data) {
   Connection& c = self(user_data);
   Stream& s = *static_cast<Stream*>(source->ptr);
-  std::size_t n = s.request.take(buf, length);
-  if (s.request.complete() && s.request.buffered() == 0) {
-    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (c.submit_trailers(s)) *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-  } else if (n == 0) {
-    return NGHTTP2_ERR_DEFERRED;
-  }
-  if (s.blocked && s.request.has_room()) {
-    s.blocked = false;
-    c.report_writable(s);
-  }
-  return static_cast<ssize_t>(n);
+  return detail::read_message_body(
+      s.request, s.blocked, buf, length, data_flags, [&] { return c.submit_trailers(s); },
+      [&] { c.report_writable(s); });
 }
 
 bool ClientCodec::Connection::submit_trailers(Stream& s) {
-  nva_.clear();
-  for_each_field_line(s.request.trailers(), [&](std::string_view name, std::string_view value) {
-    if (!is_forbidden_trailer(name)) nva_.push_back(make_nv(name, value));
-  });
-  return !nva_.empty() && nghttp2_submit_trailer(session_, s.id, nva_.data(), nva_.size()) == 0;
+  return detail::submit_trailers(session_, s.id, s.request.trailers(), nva_);
 }
 
 void ClientCodec::Connection::fail_request(Stream& s, uint32_t h2_error) {
@@ -485,10 +464,7 @@ int ClientCodec::Connection::on_data_chunk_recv(nghttp2_session* session, uint8_
     c.deliver(*s, as_view(data, len), len);
     return 0;
   }
-  c.scratch_.clear();
-  append_chunk_size(c.scratch_, len);
-  c.scratch_.append(as_view(data, len)).append("\r\n");
-  c.deliver(*s, c.scratch_, len);
+  c.deliver(*s, as_chunk(c.scratch_, data, len), len);
   return 0;
 }
 
@@ -595,18 +571,9 @@ bool ClientCodec::Connection::receive(const uint8_t* data, std::size_t len) {
 
 std::size_t ClientCodec::Connection::take_output(std::string& out, std::size_t max_bytes) {
   std::size_t before = out.size();
-  if (!closed_) {
-    while (out.size() - before < max_bytes) {
-      const uint8_t* data = nullptr;
-      ssize_t n = nghttp2_session_mem_send(session_, &data);
-      if (n < 0) {
-        fatal_ = true;
-        if (close_reason_.empty()) close_reason_ = "HTTP/2 send error";
-        break;
-      }
-      if (n == 0) break;
-      out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-    }
+  if (!closed_ && !detail::drain_output(session_, out, max_bytes)) {
+    fatal_ = true;
+    if (close_reason_.empty()) close_reason_ = "HTTP/2 send error";
   }
   dispatch_deferred();
   return out.size() - before;

@@ -12,6 +12,7 @@
 #include "http/status.h"
 #include "http2/body_credit.h"
 #include "http2/message_reader.h"
+#include "http2/session_common.h"
 
 namespace gatehouse::http2 {
 namespace {
@@ -21,21 +22,10 @@ namespace {
 // 1.52.0-1+deb12u2), so it is spelled out here rather than named.
 constexpr int kErrTooManyContinuations = -905;
 
-// RFC 9113 6.9.2: the connection window starts at 65535 and can only grow
-// by WINDOW_UPDATE; a smaller setting would make a conforming client fail.
-constexpr uint32_t kMinConnectionWindow = 65535;
-
-std::string_view as_view(const uint8_t* p, std::size_t n) {
-  return {reinterpret_cast<const char*>(p), n};
-}
-
-nghttp2_nv make_nv(std::string_view name, std::string_view value) {
-  // nghttp2 copies names and values on submit (no NO_COPY flags here), so
-  // views into buffers that die right after the call are fine.
-  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-          NGHTTP2_NV_FLAG_NONE};
-}
+using detail::as_chunk;
+using detail::as_view;
+using detail::kMinConnectionWindow;
+using detail::make_nv;
 
 // Counts events in fixed windows; exceeded() is true once a window holds
 // more than `limit`. Fixed windows are cheap and precise enough for flood
@@ -474,10 +464,7 @@ int ServerCodec::Connection::on_data_chunk_recv(nghttp2_session* session, uint8_
     c.deliver_body(*s, as_view(data, len), len);
     return 0;
   }
-  c.scratch_.clear();
-  append_chunk_size(c.scratch_, len);
-  c.scratch_.append(as_view(data, len)).append("\r\n");
-  c.deliver_body(*s, c.scratch_, len);
+  c.deliver_body(*s, as_chunk(c.scratch_, data, len), len);
   return 0;
 }
 
@@ -519,18 +506,18 @@ void ServerCodec::Connection::consume(int32_t id, std::size_t http1_bytes) {
 std::size_t ServerCodec::Connection::send_response(int32_t id, std::string_view bytes) {
   Stream* s = find(id);
   if (s == nullptr || !s->delivered || s->reset_by_us || closed_) return bytes.size();
-  std::size_t total = 0;
-  while (total < bytes.size()) {
-    std::size_t used = 0;
-    MessageReader::Status st = s->response.read(bytes.substr(total), used);
-    total += used;
-    if (st == MessageReader::Status::kError) {
-      fail_response(*s, s->response.error());
-      return bytes.size();
-    }
-    if (st == MessageReader::Status::kMore) break;
-    if (!start_response(*s)) return bytes.size();
-  }
+  bool stopped = false;  // the stream failed or went away: nothing to resume
+  std::size_t total = detail::feed_message(
+      s->response, bytes,
+      [&] {
+        stopped = !start_response(*s);
+        return !stopped;
+      },
+      [&] {
+        stopped = true;
+        fail_response(*s, s->response.error());
+      });
+  if (stopped) return bytes.size();
   if (total < bytes.size()) s->blocked = true;
   if (s->response_submitted) nghttp2_session_resume_data(session_, id);
   return total;
@@ -626,28 +613,13 @@ ssize_t ServerCodec::Connection::read_response(nghttp2_session*, int32_t stream_
                                                nghttp2_data_source* source, void* user_data) {
   Connection& c = self(user_data);
   Stream& s = *static_cast<Stream*>(source->ptr);
-  std::size_t n = s.response.take(buf, length);
-  if (s.response.complete() && s.response.buffered() == 0) {
-    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (c.submit_trailers(s)) *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-  } else if (n == 0) {
-    return NGHTTP2_ERR_DEFERRED;
-  }
-  if (s.blocked && s.response.has_room()) {
-    s.blocked = false;
-    c.report_writable(stream_id);
-  }
-  return static_cast<ssize_t>(n);
+  return detail::read_message_body(
+      s.response, s.blocked, buf, length, data_flags, [&] { return c.submit_trailers(s); },
+      [&] { c.report_writable(stream_id); });
 }
 
 bool ServerCodec::Connection::submit_trailers(Stream& s) {
-  // Chunked trailers become a trailing HEADERS frame with END_STREAM: this
-  // is how gRPC's grpc-status reaches the client.
-  nva_.clear();
-  for_each_field_line(s.response.trailers(), [&](std::string_view name, std::string_view value) {
-    if (!is_forbidden_trailer(name)) nva_.push_back(make_nv(name, value));
-  });
-  return !nva_.empty() && nghttp2_submit_trailer(session_, s.id, nva_.data(), nva_.size()) == 0;
+  return detail::submit_trailers(session_, s.id, s.response.trailers(), nva_);
 }
 
 void ServerCodec::Connection::end_response(int32_t id) {
@@ -768,16 +740,9 @@ std::size_t ServerCodec::Connection::take_output(std::string& out, std::size_t m
   if (closed_) return 0;
   std::size_t before = out.size();
   sending_ = true;
-  while (out.size() - before < max_bytes) {
-    const uint8_t* data = nullptr;
-    ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) {
-      fatal_ = true;
-      if (close_reason_.empty()) close_reason_ = "HTTP/2 send error";
-      break;
-    }
-    if (n == 0) break;
-    out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+  if (!detail::drain_output(session_, out, max_bytes)) {
+    fatal_ = true;
+    if (close_reason_.empty()) close_reason_ = "HTTP/2 send error";
   }
   sending_ = false;
   std::vector<Deferred> events;
