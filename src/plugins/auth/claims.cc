@@ -160,4 +160,28 @@ void refuse_scope(proxy::LocalReply& reply, const std::vector<std::string>& requ
          "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"" + scopes + "\"");
 }
 
+bool accept_token(const proxy::RequestContext& ctx, proxy::LocalReply& reply,
+                  const TokenIdentity& identity, const ClaimMapping& mapping,
+                  std::string_view plugin) {
+  if (!identity.scope_ok) {
+    refuse_scope(reply, mapping.required_scopes);
+    ctx.state->log_detail.assign(plugin).append(": missing a required scope");
+    return false;
+  }
+  apply(identity, ctx.state->identity);
+  return true;
+}
+
+bool refuse_invalid_token(const proxy::RequestContext& ctx, proxy::LocalReply& reply,
+                          std::string_view plugin, std::string_view why) {
+  refuse(reply, 401, "invalid token", "Bearer realm=\"gatehouse\", error=\"invalid_token\"");
+  ctx.state->log_detail.assign(plugin).append(": ").append(why);
+  return false;
+}
+
+void strip_claim_headers(const ClaimMapping& mapping, bool hide, proxy::HeaderEdits& edits) {
+  for (const auto& [header, claim] : mapping.to_headers) edits.remove.push_back(header);
+  if (hide) edits.remove.emplace_back("Authorization");
+}
+
 }  // namespace gatehouse::plugins::auth

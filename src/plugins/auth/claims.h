@@ -54,4 +54,18 @@ void apply(const TokenIdentity& from, proxy::Identity& to);
 // 403 insufficient_scope with the RFC 6750 challenge.
 void refuse_scope(proxy::LocalReply& reply, const std::vector<std::string>& required);
 
+// The bearer-token plugins (jwt, oauth2_introspection) decide alike once a
+// token is verified. `plugin` names them in the access log's detail.
+// A verified token: 403 when a required scope is missing, else its identity
+// goes to the request. True when the request may go on.
+bool accept_token(const proxy::RequestContext& ctx, proxy::LocalReply& reply,
+                  const TokenIdentity& identity, const ClaimMapping& mapping,
+                  std::string_view plugin);
+// 401 invalid_token (RFC 6750); `why` goes to the access log. Returns false.
+bool refuse_invalid_token(const proxy::RequestContext& ctx, proxy::LocalReply& reply,
+                          std::string_view plugin, std::string_view why);
+// A client must never set what a claim would: the mapped headers (and, with
+// `hide`, the token itself) are removed from every request going upstream.
+void strip_claim_headers(const ClaimMapping& mapping, bool hide, proxy::HeaderEdits& edits);
+
 }  // namespace gatehouse::plugins::auth

@@ -132,29 +132,19 @@ class Introspection : public Authenticator {
   }
 
   void on_upstream_request(const proxy::RequestContext&, proxy::HeaderEdits& edits) const override {
-    for (const auto& [header, claim] : cfg_.mapping.to_headers) edits.remove.push_back(header);
-    if (cfg_.hide) edits.remove.emplace_back("Authorization");
+    strip_claim_headers(cfg_.mapping, cfg_.hide, edits);
   }
 
  private:
   bool decide(const proxy::RequestContext& ctx, proxy::LocalReply& reply,
               const Cached& entry) const {
     if (!entry.active) return invalid(ctx, reply, "token not active");
-    if (!entry.identity.scope_ok) {
-      refuse_scope(reply, cfg_.mapping.required_scopes);
-      ctx.state->log_detail = "oauth2_introspection: missing a required scope";
-      return false;
-    }
-    apply(entry.identity, ctx.state->identity);
-    return true;
+    return accept_token(ctx, reply, entry.identity, cfg_.mapping, "oauth2_introspection");
   }
 
-  bool invalid(const proxy::RequestContext& ctx, proxy::LocalReply& reply,
-               std::string_view why) const {
-    refuse(reply, 401, "invalid token", "Bearer realm=\"gatehouse\", error=\"invalid_token\"");
-    ctx.state->log_detail = "oauth2_introspection: ";
-    ctx.state->log_detail.append(why);
-    return false;
+  static bool invalid(const proxy::RequestContext& ctx, proxy::LocalReply& reply,
+                      std::string_view why) {
+    return refuse_invalid_token(ctx, reply, "oauth2_introspection", why);
   }
 
   std::string challenge_ = "Bearer realm=\"gatehouse\"";

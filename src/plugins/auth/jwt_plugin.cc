@@ -113,33 +113,20 @@ class JwtPlugin : public Authenticator {
   }
 
   void on_upstream_request(const proxy::RequestContext&, proxy::HeaderEdits& edits) const override {
-    // A client must never set what a claim would: strip on every request.
-    for (const auto& [header, claim] : cfg_.mapping.to_headers) edits.remove.push_back(header);
-    if (cfg_.hide) edits.remove.emplace_back("Authorization");
+    strip_claim_headers(cfg_.mapping, cfg_.hide, edits);
   }
 
  private:
   bool accept(const proxy::RequestContext& ctx, proxy::LocalReply& reply,
               const TokenIdentity& identity) const {
-    if (!identity.scope_ok) {
-      refuse_scope(reply, cfg_.mapping.required_scopes);
-      ctx.state->log_detail = "jwt: missing a required scope";
-      return false;
-    }
-    apply(identity, ctx.state->identity);
-    return true;
+    return accept_token(ctx, reply, identity, cfg_.mapping, "jwt");
   }
 
-  bool invalid(const proxy::RequestContext& ctx, proxy::LocalReply& reply,
-               std::string_view why) const {
-    refuse(reply, 401, "invalid token", kInvalid);
-    ctx.state->log_detail = "jwt: ";
-    ctx.state->log_detail.append(why);
-    return false;
+  static bool invalid(const proxy::RequestContext& ctx, proxy::LocalReply& reply,
+                      std::string_view why) {
+    return refuse_invalid_token(ctx, reply, "jwt", why);
   }
 
-  static constexpr std::string_view kInvalid =
-      "Bearer realm=\"gatehouse\", error=\"invalid_token\"";
   std::string challenge_ = "Bearer realm=\"gatehouse\"";
   JwtConfig cfg_;
   std::shared_ptr<const ga::KeySet> static_keys_;
