@@ -8,9 +8,12 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+
+#include "core/base64.h"
 
 namespace gatehouse::auth {
 
@@ -137,14 +140,6 @@ std::optional<std::string> base64_decode(std::string_view in) {
   if (in.size() % 4 != 0) return std::nullopt;
   std::string out;
   out.reserve(in.size() / 4 * 3);
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
   for (std::size_t i = 0; i < in.size(); i += 4) {
     int v[4];
     int pad = 0;
@@ -158,7 +153,7 @@ std::optional<std::string> base64_decode(std::string_view in) {
         continue;
       }
       if (pad > 0) return std::nullopt;
-      v[k] = value(c);
+      v[k] = core::base64_value(static_cast<unsigned char>(c));
       if (v[k] < 0) return std::nullopt;
     }
     uint32_t n = static_cast<uint32_t>(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
@@ -170,24 +165,11 @@ std::optional<std::string> base64_decode(std::string_view in) {
 }
 
 std::string base64_encode(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    uint32_t n = static_cast<uint8_t>(in[i]) << 16 | static_cast<uint8_t>(in[i + 1]) << 8 |
-                 static_cast<uint8_t>(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[n >> s & 63]);
-  }
-  std::size_t rest = in.size() - i;
-  if (rest > 0) {
-    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
-    if (rest == 2) n |= static_cast<uint8_t>(in[i + 1]) << 8;
-    out.push_back(kAlphabet[n >> 18 & 63]);
-    out.push_back(kAlphabet[n >> 12 & 63]);
-    out.push_back(rest == 2 ? kAlphabet[n >> 6 & 63] : '=');
-    out.push_back('=');
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    core::append_base64_quantum(p + i, std::min<std::size_t>(3, in.size() - i), out);
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "plugins/grpc/grpc_web_codec.h"
 
+#include "core/base64.h"
 #include "http/http1_parser.h"
 
 namespace gatehouse::plugins::grpc_web {
@@ -15,8 +16,6 @@ constexpr std::string_view kText[] = {
     "application/grpc-web-text", "application/grpc-web-text+proto",
     "application/grpc-web-text+json", "application/grpc-web-text+thrift"};
 
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 // The media type without parameters and surrounding whitespace.
 std::string_view media_type(std::string_view v) {
   if (std::size_t semi = v.find(';'); semi != std::string_view::npos) v = v.substr(0, semi);
@@ -27,25 +26,6 @@ std::string_view media_type(std::string_view v) {
 
 bool starts_with_ci(std::string_view v, std::string_view prefix) {
   return v.size() >= prefix.size() && http::iequals(v.substr(0, prefix.size()), prefix);
-}
-
-int base64_value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-void encode_quantum(const unsigned char* in, std::size_t n, std::string& out) {
-  uint32_t v = static_cast<uint32_t>(in[0]) << 16;
-  if (n > 1) v |= static_cast<uint32_t>(in[1]) << 8;
-  if (n > 2) v |= in[2];
-  out.push_back(kAlphabet[(v >> 18) & 63]);
-  out.push_back(kAlphabet[(v >> 12) & 63]);
-  out.push_back(n > 1 ? kAlphabet[(v >> 6) & 63] : '=');
-  out.push_back(n > 2 ? kAlphabet[v & 63] : '=');
 }
 
 }  // namespace
@@ -105,10 +85,10 @@ void Base64Encoder::update(std::string_view data, std::string& out) {
     }
     unsigned char q[3] = {pending_[0], pending_[1], *p++};
     --n;
-    encode_quantum(q, 3, out);
+    core::append_base64_quantum(q, 3, out);
     pending_len_ = 0;
   }
-  for (; n >= 3; p += 3, n -= 3) encode_quantum(p, 3, out);
+  for (; n >= 3; p += 3, n -= 3) core::append_base64_quantum(p, 3, out);
   while (n > 0) {
     pending_[pending_len_++] = *p++;
     --n;
@@ -116,7 +96,7 @@ void Base64Encoder::update(std::string_view data, std::string& out) {
 }
 
 void Base64Encoder::finish(std::string& out) {
-  if (pending_len_ > 0) encode_quantum(pending_, pending_len_, out);
+  if (pending_len_ > 0) core::append_base64_quantum(pending_, pending_len_, out);
   pending_len_ = 0;
 }
 
@@ -142,7 +122,7 @@ bool Base64Decoder::update(std::string_view text, std::string& out) {
       }
       continue;
     }
-    int v = base64_value(c);
+    int v = core::base64_value(c);
     if (v < 0 || padding_ > 0) return fail();
     bits_ = (bits_ << 6) | static_cast<uint32_t>(v);
     if (++chars_ == 4) {
