@@ -67,14 +67,8 @@ std::shared_ptr<const ClientContext> ClientContext::create(const ClientSettings&
 }
 
 SSL* ClientContext::new_connection(int fd, const std::string& server_name) const {
-  SSL* ssl = SSL_new(ctx_);
+  SSL* ssl = new_ssl_on_socket(ctx_, fd);
   if (ssl == nullptr) return nullptr;
-  BIO* bio = new_socket_bio(fd);
-  if (bio == nullptr) {
-    SSL_free(ssl);
-    return nullptr;
-  }
-  SSL_set_bio(ssl, bio, bio);  // one reference, owned by the SSL
   SSL_set_connect_state(ssl);
   if (!server_name.empty()) {
     if (is_ip_literal(server_name)) {

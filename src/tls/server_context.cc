@@ -246,14 +246,8 @@ int ServerContext::on_server_name(SSL* ssl, int*, void* arg) {
 }
 
 SSL* ServerContext::new_connection(int fd) const {
-  SSL* ssl = SSL_new(contexts_[0]);
+  SSL* ssl = new_ssl_on_socket(contexts_[0], fd);
   if (ssl == nullptr) return nullptr;
-  BIO* bio = new_socket_bio(fd);
-  if (bio == nullptr) {
-    SSL_free(ssl);
-    return nullptr;
-  }
-  SSL_set_bio(ssl, bio, bio);  // one reference, owned by the SSL
   SSL_set_accept_state(ssl);
   return ssl;
 }

@@ -145,4 +145,16 @@ void keep_staged(BIO* bio) {
   s->staged = s->kept.data();
 }
 
+SSL* new_ssl_on_socket(SSL_CTX* ctx, int fd) {
+  SSL* ssl = SSL_new(ctx);
+  if (ssl == nullptr) return nullptr;
+  BIO* bio = new_socket_bio(fd);
+  if (bio == nullptr) {
+    SSL_free(ssl);
+    return nullptr;
+  }
+  SSL_set_bio(ssl, bio, bio);  // one reference, owned by the SSL
+  return ssl;
+}
+
 }  // namespace gatehouse::tls

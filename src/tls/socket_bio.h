@@ -9,6 +9,7 @@
 #pragma once
 
 #include <openssl/bio.h>
+#include <openssl/ssl.h>
 
 #include <cstddef>
 
@@ -16,6 +17,10 @@ namespace gatehouse::tls {
 
 // A BIO on `fd` (not closed with the BIO). Sends use MSG_NOSIGNAL.
 BIO* new_socket_bio(int fd);
+
+// A new SSL of `ctx` reading and writing `fd` through new_socket_bio; null
+// when OpenSSL could not make one. The caller sets the connect or accept state.
+SSL* new_ssl_on_socket(SSL_CTX* ctx, int fd);
 
 // The next reads of `bio` (made by new_socket_bio) return [p, p + n) first.
 // The caller keeps those bytes alive until staged_bytes() is 0 or it calls
