@@ -4,13 +4,14 @@ the access log; limits (100 concurrent streams, 16 KiB header lists, rapid
 reset, CONTINUATION flood) and flow control end to end."""
 
 import json
+import signal
 import time
 
 import pytest
 
 from conftest import assert_problem, proxy_config
 from tls_support import (API_NAME, CANCEL, CONTINUATION, END_STREAM, ENHANCE_YOUR_CALM,  # noqa: F401
-                         HEADERS, PROTOCOL_ERROR, REFUSED_STREAM, SETTINGS_MAX_CONCURRENT_STREAMS,
+                         HEADERS, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM, SETTINGS_MAX_CONCURRENT_STREAMS,
                          H2Client, RawH2, RssSampler, client_context, curl, frame, h2load, listener,
                          pki, tls_block, with_listeners)
 
@@ -227,6 +228,26 @@ def test_max_concurrent_streams_is_100_and_a_101st_is_refused(h2gw):
         c2.send(c2.headers_frame(1, c2.request_headers("/svc/after")))
         c2.read_until(lambda: 1 in c2.ended, 10)
         assert c2.status(1) == 200
+
+
+def test_sigterm_lets_in_flight_streams_finish_behind_a_goaway(gateway, echo):
+    """Graceful shutdown over HTTP/2: SIGTERM sends GOAWAY (NO_ERROR) whose
+    last stream id admits the streams in flight, those streams still get
+    their whole response, then the connection closes and the process exits 0."""
+    gw = gateway(h2_config(echo))
+    with RawH2(gw.port, timeout=10) as c:
+        c.start()
+        c.send(c.headers_frame(1, c.request_headers("/svc/slow1?delay_ms=1500")) +
+               c.headers_frame(3, c.request_headers("/svc/slow3?delay_ms=1500")))
+        time.sleep(0.4)  # both streams are at the backend
+        gw.send_signal(signal.SIGTERM)
+        assert c.read_until(lambda: c.goaway is not None, 3), "no GOAWAY after SIGTERM"
+        assert c.goaway[0] == NO_ERROR and c.goaway[1] >= 3, c.goaway
+        assert c.read_until(lambda: {1, 3} <= c.ended, 10), (c.ended, c.resets, c.goaway)
+        assert (c.status(1), c.status(3)) == (200, 200)
+        assert c.data_bytes.get(1, 0) > 0 and c.data_bytes.get(3, 0) > 0, c.data_bytes
+        assert c.read_until(lambda: c.closed, 5), "connection still open after its streams ended"
+    assert gw.wait_exit(10) == 0, gw.stderr()
 
 
 def test_header_list_over_16k_is_431_or_stream_reset(gateway, echo, recorder):
