@@ -214,21 +214,13 @@ int32_t ClientCodec::Connection::open_stream(StreamHandler& handler) {
 std::size_t ClientCodec::Connection::send_request(int32_t handle, std::string_view bytes) {
   Stream* s = find(handle);
   if (s == nullptr || s->reset_by_us || closed_) return bytes.size();
-  bool stopped = false;  // the stream failed or went away: nothing to resume
-  std::size_t total = detail::feed_message(
-      s->request, bytes,
-      [&] {
-        stopped = !start_request(*s);
-        return !stopped;
-      },
-      [&] {
-        stopped = true;
-        fail_request(*s, NGHTTP2_INTERNAL_ERROR);
-      });
-  if (stopped) return bytes.size();
-  if (total < bytes.size()) s->blocked = true;
+  std::optional<std::size_t> took = detail::feed_message(
+      s->request, bytes, [&] { return start_request(*s); },
+      [&] { fail_request(*s, NGHTTP2_INTERNAL_ERROR); });
+  if (!took) return bytes.size();  // the stream is over: nothing to resume
+  if (*took < bytes.size()) s->blocked = true;
   if (s->submitted) nghttp2_session_resume_data(session_, s->id);
-  return total;
+  return *took;
 }
 
 bool ClientCodec::Connection::start_request(Stream& s) {

@@ -506,21 +506,13 @@ void ServerCodec::Connection::consume(int32_t id, std::size_t http1_bytes) {
 std::size_t ServerCodec::Connection::send_response(int32_t id, std::string_view bytes) {
   Stream* s = find(id);
   if (s == nullptr || !s->delivered || s->reset_by_us || closed_) return bytes.size();
-  bool stopped = false;  // the stream failed or went away: nothing to resume
-  std::size_t total = detail::feed_message(
-      s->response, bytes,
-      [&] {
-        stopped = !start_response(*s);
-        return !stopped;
-      },
-      [&] {
-        stopped = true;
-        fail_response(*s, s->response.error());
-      });
-  if (stopped) return bytes.size();
-  if (total < bytes.size()) s->blocked = true;
+  std::optional<std::size_t> took = detail::feed_message(
+      s->response, bytes, [&] { return start_response(*s); },
+      [&] { fail_response(*s, s->response.error()); });
+  if (!took) return bytes.size();  // the stream is over: nothing to resume
+  if (*took < bytes.size()) s->blocked = true;
   if (s->response_submitted) nghttp2_session_resume_data(session_, id);
-  return total;
+  return *took;
 }
 
 bool ServerCodec::Connection::start_response(Stream& s) {

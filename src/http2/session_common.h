@@ -9,6 +9,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,10 +68,12 @@ ssize_t read_message_body(MessageReader& m, bool& blocked, uint8_t* buf, std::si
 
 // Feeds HTTP/1.1 bytes from the pipeline into `m`: `start()` runs each time
 // a head is complete (false stops: the stream is gone) and `fail()` when
-// the bytes are malformed. Returns how many bytes `m` took; a stop or a
-// failure counts as all of them taken (the pipeline must not wait).
+// the bytes are malformed. Returns how many bytes `m` took, or nullopt after
+// a stop or a failure (the stream is over: the caller counts every byte as
+// taken, so the pipeline does not wait, and resumes nothing).
 template <typename Start, typename Fail>
-std::size_t feed_message(MessageReader& m, std::string_view bytes, Start&& start, Fail&& fail) {
+std::optional<std::size_t> feed_message(MessageReader& m, std::string_view bytes, Start&& start,
+                                        Fail&& fail) {
   std::size_t total = 0;
   while (total < bytes.size()) {
     std::size_t used = 0;
@@ -78,10 +81,10 @@ std::size_t feed_message(MessageReader& m, std::string_view bytes, Start&& start
     total += used;
     if (st == MessageReader::Status::kError) {
       fail();
-      return bytes.size();
+      return std::nullopt;
     }
     if (st == MessageReader::Status::kMore) break;
-    if (!start()) return bytes.size();
+    if (!start()) return std::nullopt;
   }
   return total;
 }

@@ -22,11 +22,7 @@ Task<std::size_t> StreamPipeBase::read_some(asio::mutable_buffer b, error_code& 
 }
 
 std::size_t StreamPipeBase::read_now(void* p, std::size_t n, error_code& ec) {
-  if (cancelled_) {
-    cancelled_ = false;
-    ec = asio::error::operation_aborted;
-    return 0;
-  }
+  if (take_cancel(ec)) return 0;
   std::size_t avail = in_.size() - in_off_;
   if (avail == 0) {
     ec = input_end();
@@ -44,11 +40,7 @@ std::size_t StreamPipeBase::read_now(void* p, std::size_t n, error_code& ec) {
 }
 
 bool StreamPipeBase::try_write(asio::const_buffer* bufs, std::size_t n, error_code& ec) {
-  if (cancelled_) {
-    cancelled_ = false;
-    ec = asio::error::operation_aborted;
-    return false;
-  }
+  if (take_cancel(ec)) return false;
   if (output_closed()) {
     ec = asio::error::connection_reset;
     return false;
@@ -78,6 +70,13 @@ Task<std::size_t> StreamPipeBase::write(std::vector<asio::const_buffer> bufs, er
     co_await signal_.async_wait(await_ec(wec));
   }
   co_return total;
+}
+
+bool StreamPipeBase::take_cancel(error_code& ec) {
+  if (!cancelled_) return false;
+  cancelled_ = false;
+  ec = asio::error::operation_aborted;
+  return true;
 }
 
 void StreamPipeBase::cancel() {

@@ -51,6 +51,10 @@ class StreamPipeBase : public Pipe {
   virtual void kick() = 0;
 
  private:
+  // A cancel() not yet seen: the pending read or write fails once with
+  // operation_aborted.
+  bool take_cancel(boost::system::error_code& ec);
+
   boost::asio::steady_timer signal_;
   std::string in_;
   std::size_t in_off_ = 0;
